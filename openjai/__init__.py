@@ -1,0 +1,1 @@
+"""openjai: a learned image codec with an exact, device-independent entropy path."""

@@ -1,0 +1,110 @@
+"""Integer-exact hyper-scale decoder: ẑ (integers) → σ-index (integers).
+
+The σ-index selects the entropy-coding table of every latent, so encoder and decoder must
+compute it identically on every device and thread count. This network therefore has two
+forward passes that compute the same function:
+
+* ``forward`` (training): float convolutions with fake-quantized weights and activations
+  (straight-through rounding), so training sees the quantization the coder will use;
+* ``sigma_index`` (coding): the same network in integer arithmetic. Every operand is an
+  integer held in float64; every partial sum stays far below 2**53, so each sum is exact
+  whatever the summation order. Convolutions are unfold + matmul (never Winograd/FFT).
+
+    ẑ ─conv3×3─▶ ×2 pixel-shuffle ─ReLU─▶ conv3×3 ─▶ ×2 shuffle ─ReLU─▶ conv3×3 ─▶ t
+    σ-index = clamp(round(t), 0, L-1)
+
+Fixed point: weights carry WEIGHT_BITS fractional bits, activations ACT_BITS.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .entropy import ste_round
+
+WEIGHT_BITS = 8
+ACT_BITS = 6
+# Bounds that keep every integer partial sum below 2**53, whatever the input stream says:
+# |ẑ| ≤ Z_LIMIT (the coder rejects larger), |w| ≤ WEIGHT_LIMIT, hidden activations are
+# clamped to ACT_LIMIT (real value 2**14, far above anything a trained model produces).
+# Worst case with ≤ 256 input channels: 9*256 * 2**20 * 2**12 = 2**43.2.
+Z_LIMIT = 4096
+WEIGHT_LIMIT = 16.0
+ACT_LIMIT = 2**20
+
+
+def _quant_weight(w: torch.Tensor) -> torch.Tensor:
+    w = torch.clamp(w, -WEIGHT_LIMIT, WEIGHT_LIMIT)
+    return ste_round(w * 2**WEIGHT_BITS) / 2**WEIGHT_BITS
+
+
+class ScaleDecoder(nn.Module):
+    """h_σ: hyper-latent ẑ (Z channels, 1/64 resolution) → continuous σ-index t (M, 1/16)."""
+
+    def __init__(self, z_channels: int, hidden: int, out_channels: int, levels: int) -> None:
+        super().__init__()
+        self.levels = levels
+        self.convs = nn.ModuleList(
+            [
+                nn.Conv2d(z_channels, 4 * hidden, 3, padding=1),
+                nn.Conv2d(hidden, 4 * hidden, 3, padding=1),
+                nn.Conv2d(hidden, out_channels, 3, padding=1),
+            ]
+        )
+        with torch.no_grad():
+            self.convs[-1].bias.fill_(levels / 2)
+
+    def forward(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """Continuous index t (fake-quantized like the integer path); differentiable."""
+        x = z_hat
+        for i, conv in enumerate(self.convs):
+            in_bits = 0 if i == 0 else ACT_BITS
+            bias = ste_round(conv.bias * 2 ** (WEIGHT_BITS + in_bits)) / 2 ** (WEIGHT_BITS + in_bits)
+            x = F.conv2d(x, _quant_weight(conv.weight), bias, padding=1)
+            x = ste_round(x * 2**ACT_BITS) / 2**ACT_BITS
+            if i < len(self.convs) - 1:
+                x = torch.clamp(F.pixel_shuffle(x, 2), 0, ACT_LIMIT / 2**ACT_BITS)
+        return x
+
+    def index_from_t(self, t: torch.Tensor) -> torch.Tensor:
+        """σ-index used for the training likelihood: rounded, clamped, straight-through."""
+        return ste_round(torch.clamp(t, 0, self.levels - 1))
+
+    def integer_parameters(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(weight, bias) per layer as integer-valued float64 tensors.
+
+        Derived from the float32 weights by exact operations (clamp, ×2^k, round), so they
+        are the same on every machine.
+        """
+        params = []
+        for i, conv in enumerate(self.convs):
+            in_bits = 0 if i == 0 else ACT_BITS
+            w = torch.round(torch.clamp(conv.weight.detach().cpu(), -WEIGHT_LIMIT, WEIGHT_LIMIT) * 2**WEIGHT_BITS)
+            b = torch.round(conv.bias.detach().cpu() * 2 ** (WEIGHT_BITS + in_bits))
+            params.append((w.double(), b.double()))
+        return params
+
+    @torch.no_grad()
+    def sigma_index(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """Exact σ-index (int64, shape (B, M, 4H, 4W)) from integer ẑ (B, Z, H, W), on CPU."""
+        x = z_hat.detach().cpu().double()
+        layers = self.integer_parameters()
+        for i, (w, b) in enumerate(layers):
+            in_bits = 0 if i == 0 else ACT_BITS
+            x = _exact_conv3x3(x, w, b)
+            shift = WEIGHT_BITS + in_bits - ACT_BITS
+            x = torch.floor((x + 2 ** (shift - 1)) / 2**shift)
+            if i < len(layers) - 1:
+                x = torch.clamp(F.pixel_shuffle(x, 2), 0, ACT_LIMIT)
+        idx = torch.floor((x + 2 ** (ACT_BITS - 1)) / 2**ACT_BITS)
+        return torch.clamp(idx, 0, self.levels - 1).long()
+
+
+def _exact_conv3x3(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """3×3 'same' convolution of integer-valued float64 tensors via unfold + matmul."""
+    n, c, h, width = x.shape
+    cols = F.unfold(x, 3, padding=1)  # (N, C*9, H*W)
+    out = torch.matmul(w.reshape(w.shape[0], -1), cols) + b.view(1, -1, 1)
+    return out.view(n, w.shape[0], h, width)

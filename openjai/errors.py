@@ -1,0 +1,37 @@
+"""Exception hierarchy: every failure openjai reports is an ``OpenJAIError``.
+
+Scripts can catch ``OpenJAIError`` alone; the CLI turns it into a one-line message and a
+non-zero exit status (see ``openjai.cli``).
+"""
+
+
+class OpenJAIError(Exception):
+    """Base class of all errors raised on purpose by openjai."""
+
+
+class BitstreamError(OpenJAIError):
+    """A .jai stream is malformed, truncated, corrupted or exceeds a limit."""
+
+
+class ImageError(OpenJAIError):
+    """An input image cannot be read or has an unsupported layout."""
+
+
+class ModelError(OpenJAIError):
+    """A model file is missing, malformed, or does not match the stream."""
+
+
+class LimitError(BitstreamError):
+    """A declared size exceeds a configured limit (decompression-bomb protection)."""
+
+
+class RateControlError(OpenJAIError):
+    """A rate target or quality parameter is invalid."""
+
+
+class OutputError(OpenJAIError):
+    """An output file cannot be written (exists without --force, no permission, ...)."""
+
+
+class DataError(OpenJAIError):
+    """Training or evaluation data is missing or unreadable."""

@@ -1,0 +1,1 @@
+"""Training: data sampling, resumable R-D loop, atomic checkpoints."""

@@ -1,0 +1,76 @@
+"""Atomic, pickle-free training checkpoints (safetensors + JSON metadata).
+
+A checkpoint holds the model, Adam's moments, the torch RNG state and the step count.
+It is written to a temporary file, fsynced and renamed over the previous one, so a kill
+at any moment leaves either the old or the new checkpoint, never a partial one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+from ..codec.config import CodecConfig
+from ..codec.model import Codec
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
+    """Write a safetensors file atomically (temp file in the same folder, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def save_checkpoint(path: Path, model: Codec, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for i, p in enumerate(params):
+        state = opt.state.get(p)
+        if state:
+            tensors[f"adam.{i}.exp_avg"] = state["exp_avg"]
+            tensors[f"adam.{i}.exp_avg_sq"] = state["exp_avg_sq"]
+            tensors[f"adam.{i}.step"] = torch.as_tensor(state["step"]).reshape(1).float()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {"step": str(step), "config": model.cfg.to_json(), "extra": json.dumps(extra)}
+    atomic_save(tensors, meta, path)
+
+
+def read_metadata(path: Path) -> dict[str, str]:
+    with safe_open(str(path), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def load_checkpoint(path: Path, opt_factory) -> tuple[Codec, torch.optim.Optimizer, int, dict]:
+    """Rebuild model and optimizer from a checkpoint; ``opt_factory(model)`` makes the optimizer."""
+    meta = read_metadata(path)
+    model = Codec(CodecConfig.from_json(meta["config"]))
+    with safe_open(str(path), framework="pt") as f:
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    opt = opt_factory(model)
+    params = [p for group in opt.param_groups for p in group["params"]]
+    for i, p in enumerate(params):
+        if f"adam.{i}.exp_avg" in tensors:
+            opt.state[p] = {
+                "exp_avg": tensors[f"adam.{i}.exp_avg"],
+                "exp_avg_sq": tensors[f"adam.{i}.exp_avg_sq"],
+                "step": tensors[f"adam.{i}.step"].reshape(()),
+            }
+    torch.set_rng_state(tensors["rng.torch"])
+    return model, opt, int(meta["step"]), json.loads(meta.get("extra", "{}"))

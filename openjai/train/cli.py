@@ -1,0 +1,49 @@
+"""`openjai train` / `python -m openjai.train`: argument parsing for the training loop."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .loop import TrainConfig, train
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    d = TrainConfig(run_dir=Path("."), data=DEFAULT_DATA)
+    p.add_argument("run_dir", type=Path, help="run folder: checkpoint.safetensors and log.csv live here; "
+                   "an existing checkpoint is resumed")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="folder of training photos (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=d.steps, help="train until this total step count (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=d.batch, help="crops per step (default: %(default)s)")
+    p.add_argument("--crop", type=int, default=d.crop, help="crop side in px, multiple of 64 (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate; overrides a resumed one (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=d.threads, help="torch threads (default: %(default)s)")
+    p.add_argument("--checkpoint-minutes", type=float, default=d.checkpoint_minutes,
+                   help="minutes between atomic checkpoints (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed, help="data and init seed (default: %(default)s)")
+    p.add_argument("--no-wallpapers", action="store_true", help="train on --data only, without Debian wallpaper photos")
+    p.add_argument("--init", type=Path, default=None, help="warm start from a weights file when the run is new")
+    p.add_argument("--tiny", action="store_true", help="tiny test architecture (for tests and smoke runs)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..codec.config import TINY, CodecConfig
+
+    if args.crop % 64:
+        raise SystemExit("--crop must be a multiple of 64")
+    cfg = TrainConfig(
+        run_dir=args.run_dir, data=args.data, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
+        threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
+        use_wallpapers=not args.no_wallpapers, init_weights=args.init,
+    )
+    path = train(cfg, TINY if args.tiny else CodecConfig())
+    print(f"checkpoint: {path}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m openjai.train", description="Train an openjai model (resumable).")
+    add_arguments(p)
+    return run(p.parse_args(argv))

@@ -1,0 +1,133 @@
+"""Resumable rate-distortion training of one variable-rate model.
+
+Each example gets its own rate point k (uniform over the ladder); the loss is
+mean_i(λ_k(i) · 255² · MSE_i + bpp_i). Checkpoints are atomic and written every
+``checkpoint_minutes``; SIGTERM/SIGINT save one and exit cleanly. Crops are drawn from a
+generator seeded with (seed, step), so a resumed run sees the data it would have seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..codec.config import CodecConfig
+from ..codec.model import Codec
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import CropSampler
+
+LOG_FIELDS = ["step", "seconds", "steps_per_s", "loss", "bpp", "psnr"]
+
+
+@dataclass
+class TrainConfig:
+    """What a training run needs; CLI flags map one to one onto these fields."""
+
+    run_dir: Path
+    data: Path
+    steps: int = 100_000
+    batch: int = 8
+    crop: int = 128
+    lr: float = 5e-4
+    threads: int = 2
+    checkpoint_minutes: float = 5.0
+    log_every: int = 100
+    seed: int = 0
+    use_wallpapers: bool = True
+    init_weights: Path | None = None  # warm start (model only) when no checkpoint exists
+
+
+def _make_optimizer(lr: float):
+    return lambda model: torch.optim.Adam(model.parameters(), lr=lr)
+
+
+def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
+    """Train until ``cfg.steps`` (resuming from ``run_dir/checkpoint.safetensors``); returns its path."""
+    torch.set_num_threads(cfg.threads)
+    ckpt = cfg.run_dir / "checkpoint.safetensors"
+    if ckpt.exists():
+        model, opt, step, extra = load_checkpoint(ckpt, _make_optimizer(cfg.lr))
+        for group in opt.param_groups:
+            group["lr"] = cfg.lr
+    else:
+        model = Codec(model_cfg)
+        if cfg.init_weights:
+            from ..codec.weights import load_codec_weights  # local: weights imports the coder
+
+            model = load_codec_weights(cfg.init_weights).model
+        torch.manual_seed(cfg.seed)
+        opt = _make_optimizer(cfg.lr)(model)
+        step, extra = 0, {"train_seconds": 0.0}
+    model.train()
+    sampler = CropSampler(cfg.data, cfg.crop, cfg.use_wallpapers)
+    lambdas = torch.tensor(model.cfg.lambdas)
+    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    log_path = cfg.run_dir / "log.csv"
+    new_log = not log_path.exists()
+    log_file = open(log_path, "a", newline="")
+    log = csv.writer(log_file)
+    if new_log:
+        log.writerow(LOG_FIELDS)
+
+    stop = {"now": False}
+
+    def _request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
+        stop["now"] = True
+
+    old_handlers = {s: signal.signal(s, _request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
+    last_save = time.monotonic()
+    window = {"n": 0, "loss": 0.0, "bpp": 0.0, "mse_db": 0.0, "t0": time.monotonic()}
+    bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=None)
+    try:
+        while step < cfg.steps and not stop["now"]:
+            rng = np.random.default_rng([cfg.seed, step])
+            x = torch.from_numpy(sampler.batch(rng, cfg.batch))
+            level = torch.from_numpy(rng.integers(0, model.cfg.levels, size=cfg.batch))
+            out = model(x, level.float())
+            mse = ((out.x_hat - x) ** 2).flatten(1).mean(1)
+            bpp = (out.bits_y + out.bits_z) / (x.shape[2] * x.shape[3])
+            loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            step += 1
+            bar.update(1)
+            window["n"] += 1
+            window["loss"] += loss.item()
+            window["bpp"] += bpp.mean().item()
+            window["mse_db"] += (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean().item()
+            if step % cfg.log_every == 0:
+                now = time.monotonic()
+                n = window["n"]
+                elapsed = now - window["t0"]
+                extra["train_seconds"] = extra.get("train_seconds", 0.0) + elapsed
+                row = [step, round(extra["train_seconds"], 1), round(n / elapsed, 3),
+                       round(window["loss"] / n, 5), round(window["bpp"] / n, 5), round(window["mse_db"] / n, 3)]
+                log.writerow(row)
+                log_file.flush()
+                bar.set_postfix(loss=row[3], bpp=row[4], psnr=row[5])
+                window = {"n": 0, "loss": 0.0, "bpp": 0.0, "mse_db": 0.0, "t0": now}
+            if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+                save_checkpoint(ckpt, model, opt, step, extra)
+                last_save = time.monotonic()
+        save_checkpoint(ckpt, model, opt, step, extra)
+    finally:
+        bar.close()
+        log_file.close()
+        for s, h in old_handlers.items():
+            signal.signal(s, h)
+    return ckpt
+
+
+def train_config_dict(cfg: TrainConfig) -> dict:
+    d = asdict(cfg)
+    return {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+
