@@ -35,3 +35,15 @@ class OutputError(OpenJAIError):
 
 class DataError(OpenJAIError):
     """Training or evaluation data is missing or unreadable."""
+
+
+class ToolMissingError(OpenJAIError):
+    """An external program or optional package is not installed; the message names it."""
+
+
+class CodecError(OpenJAIError):
+    """An anchor codec failed to encode or decode (its stderr is in the message)."""
+
+
+class MetricError(OpenJAIError):
+    """A quality metric cannot be computed for these inputs."""

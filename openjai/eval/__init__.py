@@ -1,0 +1,1 @@
+"""Evaluation under the JPEG AI common training and test conditions (CTTC)."""
