@@ -27,6 +27,7 @@ def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -54,6 +55,19 @@ def save_checkpoint(path: Path, model: Codec, opt: torch.optim.Optimizer, step: 
 def read_metadata(path: Path) -> dict[str, str]:
     with safe_open(str(path), framework="pt") as f:
         return dict(f.metadata() or {})
+
+
+def load_model_from_checkpoint(path: Path) -> tuple[Codec, int]:
+    """Only the model and its step count (for export and evaluation)."""
+    from ..errors import ModelError
+
+    if not Path(path).is_file():
+        raise ModelError(f"checkpoint {path} not found")
+    meta = read_metadata(path)
+    model = Codec(CodecConfig.from_json(meta["config"]))
+    with safe_open(str(path), framework="pt") as f:
+        model.load_state_dict({k[6:]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")})
+    return model.eval(), int(meta["step"])
 
 
 def load_checkpoint(path: Path, opt_factory) -> tuple[Codec, torch.optim.Optimizer, int, dict]:

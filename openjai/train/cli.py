@@ -47,3 +47,25 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m openjai.train", description="Train an openjai model (resumable).")
     add_arguments(p)
     return run(p.parse_args(argv))
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", type=Path, help="training checkpoint (run_dir/checkpoint.safetensors)")
+    p.add_argument("--point", default="base", help="operating point name: writes <point>.safetensors and "
+                   "<point>.toml (default: %(default)s)")
+    p.add_argument("--outdir", type=Path, default=Path(__file__).resolve().parents[1] / "weights",
+                   help="folder of the weights (default: the package's weights folder)")
+    p.add_argument("--description", default="", help="one line for the .toml")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..codec.weights import export
+    from ..codec.zoo import write_entry
+    from .checkpoint import load_model_from_checkpoint
+
+    model, step = load_model_from_checkpoint(args.checkpoint)
+    weights = args.outdir / f"{args.point}.safetensors"
+    model_id = export(model, weights)
+    write_entry(args.point, model_id, weights, args.description or f"{model.cfg.name}, {step} training steps")
+    print(f"{weights}: model {model_id} ({step} steps)")
+    return 0

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import numpy as np
 
+from ...bpp import bits_per_pixel  # noqa: F401  (re-exported for codec modules)
+
 
 @dataclass(frozen=True)
 class ParamRange:
@@ -36,8 +38,3 @@ class Codec(Protocol):
     def encode(self, img: np.ndarray, param: float) -> bytes: ...
 
     def decode(self, data: bytes) -> np.ndarray: ...
-
-
-def bits_per_pixel(num_bytes: int, width: int, height: int) -> float:
-    """The one bpp definition used everywhere: 8 × bytes / (width × height)."""
-    return 8.0 * num_bytes / (width * height)

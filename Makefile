@@ -1,0 +1,48 @@
+# openjai — `make demo` and `make test` set up everything they need on a fresh machine.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed
+APT_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers
+# anchor codecs for evaluation (JPEG and WebP come with Pillow, VVC with imageio-ffmpeg)
+APT_TOOLS := ffmpeg libopenjp2-tools libavif-bin libjxl-tools
+
+.PHONY: setup demo test bench train clean-venv
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch is pinned to the CPU build that lies on this machine's disk
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[test]'
+	# these declare torchvision as a dependency but do not need it for what we call
+	$(BIN)/pip install -q --no-deps piq==0.8.0 IQA-pytorch==0.1 vmaf-torch==1.1.0
+	$(BIN)/python -c "import torch, sys; sys.exit(torch.__version__ != '2.13.0+cpu')" || \
+		{ echo "torch was replaced by another build; run make clean-venv"; exit 1; }
+	touch $(STAMP)
+
+$(VENV)/.tools:
+	command -v opj_compress >/dev/null && command -v avifenc >/dev/null && command -v cjxl >/dev/null \
+		&& command -v ffmpeg >/dev/null || { apt-get update -qq || true; apt-get install -y -qq $(APT_TOOLS); }
+	touch $(VENV)/.tools
+
+setup: $(STAMP) $(VENV)/.tools
+
+# Debian photos for training (not needed for demo or tests)
+setup-train-data:
+	apt-get install -y $(APT_PACKAGES)
+
+demo: setup
+	$(BIN)/python -m openjai.demo
+
+test: setup
+	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -x
+
+bench: setup
+	$(BIN)/python benchmarks/bench_codec.py
+
+train: setup setup-train-data
+	$(BIN)/python -m openjai.train runs/base
+
+clean-venv:
+	rm -rf $(VENV)

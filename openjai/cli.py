@@ -1,0 +1,161 @@
+"""Command line: ``openjai encode|decode|info|train|export``.
+
+Like cjpeg/djpeg: one verb, ``-o`` for the output, quiet unless ``-v``. Outputs are written
+to a temporary file and renamed; an existing file is only replaced with ``--force``.
+Exit status: 0 success, 1 an openjai error (one line on stderr), 2 bad usage, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .errors import OpenJAIError, OutputError
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
+    from . import api, image
+
+    if _same_file(src, dst):
+        raise OutputError(f"refusing to write the output over the input {src}")
+    if dst.exists() and not args.force:
+        raise OutputError(f"{dst} exists: use --force to overwrite it")
+    t0 = time.perf_counter()
+    data = api.encode(src, bpp=args.bpp, quality=args.quality, model=args.model)
+    image.atomic_write(dst, data, force=args.force)
+    if args.verbose:
+        info = api.read_info(data)
+        print(f"{src} -> {dst}: {info.width}x{info.height}, {info.num_bytes} bytes, {info.bpp:.4f} bpp, "
+              f"rate {info.rate:.4f}, {time.perf_counter() - t0:.2f} s")
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    inputs = [Path(p) for p in args.inputs]
+    if args.outdir is None:
+        if len(inputs) != 1 or args.output is None:
+            raise OutputError("give -o OUTPUT for one input, or -d OUTDIR for several")
+        _encode_one(inputs[0], Path(args.output), args)
+        return 0
+    outdir = Path(args.outdir)
+    if not outdir.is_dir():
+        raise OutputError(f"output folder {outdir} does not exist")
+    failed = 0
+    for src in inputs:
+        try:
+            _encode_one(src, outdir / (src.stem + ".jai"), args)
+        except OpenJAIError as e:
+            failed += 1
+            print(f"openjai: {src}: {e}", file=sys.stderr)
+    if failed:
+        print(f"openjai: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _read_stream(path: Path) -> bytes:
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory, not a .jai file")
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise OutputError(f"{path}: no such file") from None
+    except PermissionError:
+        raise OutputError(f"{path}: permission denied") from None
+    except OSError as e:
+        raise OutputError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from . import api, image
+
+    src, dst = Path(args.input), Path(args.output)
+    if _same_file(src, dst):
+        raise OutputError(f"refusing to write the output over the input {src}")
+    if dst.exists() and not args.force:
+        raise OutputError(f"{dst} exists: use --force to overwrite it")
+    t0 = time.perf_counter()
+    img = api.decode(_read_stream(src), device=args.device)
+    image.save(dst, img, force=args.force)
+    if args.verbose:
+        print(f"{src} -> {dst}: {img.shape[1]}x{img.shape[0]}, {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from . import api
+
+    info = api.read_info(_read_stream(Path(args.input)))
+    print(f"{args.input}: model {info.model_id}, {info.width}x{info.height} {info.colour}, "
+          f"rate {info.rate:.4f}, {info.num_bytes} bytes, {info.bpp:.4f} bpp")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="openjai", description="openjai learned image codec.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    e = sub.add_parser("encode", help="compress images to .jai", description=(
+        "Compress images (PNG, JPEG, PPM/PGM, TIFF, BMP, WebP; 8-bit RGB, grey, RGBA) to .jai. "
+        "--bpp searches the rate on the actual coded size (never above the target by more than 10%%); "
+        "--quality 0..100 maps linearly onto the model's rate range (default 50)."))
+    e.add_argument("inputs", nargs="+", help="input image(s)")
+    e.add_argument("-o", "--output", help="output .jai file (one input)")
+    e.add_argument("-d", "--outdir", help="output folder for several inputs (<stem>.jai each); "
+                   "continues past bad inputs and exits 1 at the end if any failed")
+    rate = e.add_mutually_exclusive_group()
+    rate.add_argument("--bpp", type=float, help="target bits per pixel")
+    rate.add_argument("--quality", "-q", type=float, help="quality 0 (smallest) .. 100 (best)")
+    e.add_argument("--model", default="base", help="operating point (default: %(default)s)")
+    e.add_argument("--force", "-f", action="store_true", help="overwrite existing outputs")
+    e.add_argument("-v", "--verbose", action="store_true", help="print size, bpp and time")
+    e.set_defaults(func=cmd_encode)
+
+    d = sub.add_parser("decode", help="decompress a .jai file", description=(
+        "Decompress a .jai file to PNG (or .ppm/.pgm/.tif/.bmp/.webp by suffix). Grey and alpha come back as coded."))
+    d.add_argument("input")
+    d.add_argument("-o", "--output", required=True, help="output image")
+    d.add_argument("--device", default="cpu", help="device for the float networks, e.g. cuda (entropy decoding "
+                   "is always exact on the CPU)")
+    d.add_argument("--force", "-f", action="store_true", help="overwrite an existing output")
+    d.add_argument("-v", "--verbose", action="store_true")
+    d.set_defaults(func=cmd_decode)
+
+    i = sub.add_parser("info", help="print a .jai header")
+    i.add_argument("input")
+    i.set_defaults(func=cmd_info)
+
+    from .train import cli as train_cli
+
+    t = sub.add_parser("train", help="train a model (resumable)", description="Train an openjai model; "
+                       "re-running with the same run folder resumes from its last checkpoint.")
+    train_cli.add_arguments(t)
+    t.set_defaults(func=train_cli.run)
+
+    x = sub.add_parser("export", help="turn a training checkpoint into shipped weights")
+    train_cli.add_export_arguments(x)
+    x.set_defaults(func=train_cli.run_export)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except OpenJAIError as e:
+        print(f"openjai: error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("openjai: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

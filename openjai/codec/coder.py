@@ -1,0 +1,141 @@
+"""Turn a trained model into bytes and back (the coding path of DESIGN.md).
+
+    encode: RGB uint8 ─pad /64─▶ g_a ─▶ y (kept: rate control re-codes it at many β)
+            y ×gain(β) ─▶ y' ─h_a─▶ z ─round, clamp─▶ ẑ ─┬─ tables.z[channel] ─▶ section Z
+                                                       ├─ h_σ exact ─▶ k
+                                                       └─ h_μ ─▶ μ ;  r = round(y'-μ) ─ tables.y[k] ─▶ section Y
+    decode: section Z ─▶ ẑ ─▶ k (exact), μ ─▶ r from section Y ─▶ ŷ = (r+μ) × inverse_gain(β) ─g_s─▶ crop
+
+Everything that decides *which* symbols are decoded (ẑ, k, r) is integer and computed on
+the CPU; only μ and g_s are float and may run on any device.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import BitstreamError
+from . import container
+from .coding import MAX_ESCAPE, decode_symbols, encode_symbols
+from .container import ColourMode, Header, Section, Stream
+from .scale_decoder import Z_LIMIT
+from .weights import LoadedCodec
+
+PAD = 64
+R_LIMIT = MAX_ESCAPE // 2  # residual clamp: far beyond what a trained model produces
+
+
+def as_float32(x: float) -> float:
+    """The value the container stores for a rate parameter (the encoder must use the same)."""
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def latent_shape(lc: LoadedCodec, width: int, height: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Shapes of ẑ and y for an image of this size (after padding to a multiple of 64)."""
+    hp, wp = -(-height // PAD), -(-width // PAD)
+    cfg = lc.model.cfg
+    return (1, cfg.hyper_channels, hp, wp), (1, cfg.latent_channels, 4 * hp, 4 * wp)
+
+
+def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
+    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
+    h, w = x.shape[2:]
+    return F.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
+
+
+@dataclass
+class DecodedLatents:
+    """Everything the entropy decoder recovers from a stream."""
+
+    header: Header
+    z_hat: torch.Tensor  # int64 (1, Z, h/64, w/64)
+    sigma_index: torch.Tensor  # int64 (1, M, h/16, w/16)
+    residual: torch.Tensor  # int64 (1, M, h/16, w/16)
+    y_hat: torch.Tensor  # float32 (1, M, h/16, w/16), inverse gain applied: the input of g_s
+
+
+class Encoder:
+    """Analyses one image once; ``code(beta)`` produces the stream for any rate parameter."""
+
+    def __init__(self, lc: LoadedCodec, rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None) -> None:
+        self.lc = lc
+        self.height, self.width = rgb.shape[:2]
+        container.check_size(self.width, self.height)
+        self.colour = colour
+        self.alpha_section = None if alpha is None else zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)
+        with torch.no_grad():
+            self.y = lc.model.g_a(_to_tensor(rgb))
+
+    @torch.no_grad()
+    def code(self, beta: float) -> bytes:
+        lc, model = self.lc, self.lc.model
+        beta = as_float32(beta)
+        y = self.y * model.gain(torch.tensor([beta]))
+        z_hat = torch.clamp(torch.round(model.h_a(y)), -Z_LIMIT, Z_LIMIT)
+        k = model.h_scale.sigma_index(z_hat)
+        mu = model.h_mean(z_hat)
+        r = torch.clamp(torch.round(y - mu), -R_LIMIT, R_LIMIT).long()
+        z_channel = torch.arange(z_hat.shape[1]).view(1, -1, 1, 1).expand_as(z_hat)
+        z_data, z_esc = encode_symbols(z_hat.long().numpy(), z_channel.numpy(), lc.z_tables)
+        y_data, y_esc = encode_symbols(r.numpy(), k.numpy(), lc.y_tables)
+        sections = {Section.Z: z_data, Section.Z_ESCAPES: z_esc, Section.Y: y_data, Section.Y_ESCAPES: y_esc}
+        if self.alpha_section is not None:
+            sections[Section.ALPHA] = self.alpha_section
+        header = Header(lc.model_id, self.width, self.height, self.colour, beta)
+        return container.write(Stream(header, sections))
+
+
+def decode_latents(lc: LoadedCodec, stream: Stream, device: str | torch.device = "cpu") -> DecodedLatents:
+    """Entropy-decode a parsed stream (caller checked the model id)."""
+    model, h = lc.model, stream.header
+    if not 0.0 <= h.rate <= model.cfg.levels - 1:
+        raise BitstreamError(f"rate parameter {h.rate} outside this model's range [0, {model.cfg.levels - 1}]")
+    z_shape, y_shape = latent_shape(lc, h.width, h.height)
+    z_channel = np.broadcast_to(np.arange(z_shape[1]).reshape(1, -1, 1, 1), z_shape)
+    z = decode_symbols(stream.sections[Section.Z], stream.sections[Section.Z_ESCAPES], z_channel, lc.z_tables)
+    if np.abs(z).max() > Z_LIMIT:
+        raise BitstreamError("hyper-latent value beyond the allowed range")
+    z_hat = torch.from_numpy(z.reshape(z_shape))
+    k = model.h_scale.sigma_index(z_hat)
+    r = decode_symbols(stream.sections[Section.Y], stream.sections[Section.Y_ESCAPES], k.numpy(), lc.y_tables)
+    if np.abs(r).max() > R_LIMIT:
+        raise BitstreamError("latent residual beyond the allowed range")
+    r = torch.from_numpy(r.reshape(y_shape))
+    with torch.no_grad():
+        model.to(device)
+        mu = model.h_mean(z_hat.float().to(device))
+        y_hat = (r.float().to(device) + mu) * model.inverse_gain(torch.tensor([h.rate], device=device))
+    return DecodedLatents(h, z_hat, k, r, y_hat)
+
+
+def reconstruct(lc: LoadedCodec, latents: DecodedLatents) -> np.ndarray:
+    """Synthesis: ŷ → RGB uint8 (H, W, 3), cropped to the stream's image size."""
+    with torch.no_grad():
+        x = lc.model.g_s(latents.y_hat)
+    h = latents.header
+    x = x[0, :, : h.height, : h.width].clamp(0, 1).mul(255).round().byte()
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+def decode_alpha(stream: Stream) -> np.ndarray | None:
+    """The lossless alpha plane (H, W) uint8, or None; bounded decompression."""
+    data = stream.sections.get(Section.ALPHA)
+    if data is None:
+        return None
+    h = stream.header
+    size = h.width * h.height
+    d = zlib.decompressobj()
+    try:
+        plane = d.decompress(data, size)
+    except zlib.error as e:
+        raise BitstreamError(f"alpha section is corrupted: {e}") from None
+    if len(plane) != size or d.unconsumed_tail or not d.eof:
+        raise BitstreamError("alpha section does not hold exactly one plane of the image size")
+    return np.frombuffer(plane, dtype=np.uint8).reshape(h.height, h.width)
+

@@ -1,0 +1,134 @@
+"""Entropy coding of integer symbols with integer PMF tables (constriction's range coder).
+
+Symbols that share a table are coded together with one ``Categorical`` model: both sides
+know every symbol's table index (ẑ channel, or σ-index from the exact scale decoder), so
+both can group. Groups are coded in increasing table order, symbols within a group in
+raster order.
+
+Each table covers [offset, offset + n - 1]; its two end bins also stand for everything
+beyond. A symbol in an end bin is followed by an *escape*: the distance past the edge,
+stored as an unsigned LEB128 varint in a separate byte string, in coding order. Every
+value is therefore representable without clamping, and escapes are bounded by
+``MAX_ESCAPE`` so a hostile stream cannot inflate them.
+"""
+
+from __future__ import annotations
+
+import constriction
+import numpy as np
+
+from ..errors import BitstreamError
+from .entropy import PMF_PRECISION, IntegerTable
+
+MAX_ESCAPE = 1 << 16
+
+
+class TableSet:
+    """A list of integer tables and their (cached) constriction models."""
+
+    def __init__(self, tables: list[IntegerTable]) -> None:
+        self.tables = tables
+        self._models = [
+            constriction.stream.model.Categorical(t.counts.astype(np.float64) / (1 << PMF_PRECISION), perfect=False)
+            for t in tables
+        ]
+
+    def __len__(self) -> int:
+        return len(self.tables)
+
+
+def _groups(index: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
+    """Stable order that sorts symbols by table, and the start of each table's run."""
+    order = np.argsort(index, kind="stable")
+    starts = np.searchsorted(index[order], np.arange(n_tables + 1))
+    return order, starts
+
+
+def encode_symbols(values: np.ndarray, index: np.ndarray, tables: TableSet) -> tuple[bytes, bytes]:
+    """Code int ``values`` with table ``index`` per value; returns (range-coded bytes, escapes)."""
+    values = np.asarray(values, dtype=np.int64).ravel()
+    index = np.asarray(index, dtype=np.int64).ravel()
+    order, starts = _groups(index, len(tables))
+    encoder = constriction.stream.queue.RangeEncoder()
+    escapes = bytearray()
+    for k in range(len(tables)):
+        if starts[k] == starts[k + 1]:
+            continue
+        table = tables.tables[k]
+        n = len(table.counts)
+        v = values[order[starts[k] : starts[k + 1]]]
+        sym = np.clip(v - table.offset, 0, n - 1)
+        edge = (sym == 0) | (sym == n - 1)
+        if edge.any():
+            excess = np.where(sym[edge] == 0, table.offset - v[edge], v[edge] - (table.offset + n - 1))
+            if excess.max() > MAX_ESCAPE:
+                raise ValueError(f"symbol magnitude beyond the coder's limit ({MAX_ESCAPE})")
+            for e in excess.tolist():
+                _write_varint(escapes, e)
+        encoder.encode(sym.astype(np.int32), tables._models[k])
+    return encoder.get_compressed().astype("<u4").tobytes(), bytes(escapes)
+
+
+def decode_symbols(data: bytes, escapes: bytes, index: np.ndarray, tables: TableSet) -> np.ndarray:
+    """Inverse of ``encode_symbols``; raises BitstreamError on malformed input."""
+    if len(data) % 4:
+        raise BitstreamError("entropy-coded section length is not a multiple of 4 bytes")
+    index = np.asarray(index, dtype=np.int64).ravel()
+    order, starts = _groups(index, len(tables))
+    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+    decoder = constriction.stream.queue.RangeDecoder(words)
+    out = np.empty(index.size, dtype=np.int64)
+    reader = _VarintReader(escapes)
+    for k in range(len(tables)):
+        count = int(starts[k + 1] - starts[k])
+        if count == 0:
+            continue
+        table = tables.tables[k]
+        n = len(table.counts)
+        sym = np.asarray(decoder.decode(tables._models[k], count), dtype=np.int64)
+        v = sym + table.offset
+        low, high = np.flatnonzero(sym == 0), np.flatnonzero(sym == n - 1)
+        if low.size or high.size:
+            # escapes were written in coding order: merge both edges by position
+            pos = np.sort(np.concatenate([low, high]))
+            for p in pos.tolist():
+                e = reader.read()
+                v[p] = table.offset - e if sym[p] == 0 else v[p] + e
+        out[order[starts[k] : starts[k + 1]]] = v
+    if not reader.done():
+        raise BitstreamError("escape section has trailing bytes")
+    return out
+
+
+def _write_varint(buf: bytearray, value: int) -> None:
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            buf.append(byte | 0x80)
+        else:
+            buf.append(byte)
+            return
+
+
+class _VarintReader:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def read(self) -> int:
+        value, shift = 0, 0
+        while True:
+            if self.pos >= len(self.data):
+                raise BitstreamError("escape section truncated")
+            byte = self.data[self.pos]
+            self.pos += 1
+            value |= (byte & 0x7F) << shift
+            if value > MAX_ESCAPE:
+                raise BitstreamError("escape value beyond limit")
+            if not byte & 0x80:
+                return value
+            shift += 7
+
+    def done(self) -> bool:
+        return self.pos == len(self.data)

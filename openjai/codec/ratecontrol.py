@@ -1,0 +1,84 @@
+"""Rate control: find the rate parameter β whose *actual coded size* meets a bpp target.
+
+bpp(β) is increasing and close to exponential in β, so the search interpolates log(bpp)
+linearly inside a bracket (regula falsi, Illinois variant) and stops as soon as a stream
+lands in [target·(1-tol_below), target]. It returns the largest-rate stream found that is
+not above the target; a target below the model's lowest rate is accepted up to +10 %
+(the CTTC allowance) and refused beyond that.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..bpp import bits_per_pixel
+from ..errors import RateControlError
+from .coder import Encoder
+
+OVERSHOOT = 0.10  # CTTC: a coded point may exceed its target by at most 10 %
+UNDERSHOOT = 0.03  # stop searching when this close below the target
+MAX_ITERATIONS = 16
+
+
+@dataclass(frozen=True)
+class RateResult:
+    data: bytes
+    beta: float
+    bpp: float
+    iterations: int
+
+
+def quality_to_beta(quality: float, levels: int) -> float:
+    """--quality 0..100 maps linearly onto the model's rate parameter range [0, levels-1]."""
+    if not 0 <= quality <= 100 or math.isnan(quality):
+        raise RateControlError(f"quality must be between 0 and 100, got {quality}")
+    return quality / 100.0 * (levels - 1)
+
+
+def match_bpp(enc: Encoder, target: float) -> RateResult:
+    """Stream of the largest rate ≤ target (or ≤ target·1.1 at the bottom of the range)."""
+    if not target > 0 or math.isinf(target):
+        raise RateControlError(f"target bpp must be a positive number, got {target}")
+    top = enc.lc.model.cfg.levels - 1
+    calls = 0
+
+    def bpp_at(beta: float) -> tuple[float, bytes]:
+        nonlocal calls
+        calls += 1
+        data = enc.code(beta)
+        return bits_per_pixel(len(data), enc.width, enc.height), data
+
+    lo, (r_lo, d_lo) = 0.0, bpp_at(0.0)
+    if r_lo > target:
+        if r_lo <= target * (1 + OVERSHOOT):
+            return RateResult(d_lo, lo, r_lo, calls)
+        raise RateControlError(
+            f"target {target} bpp is below this model's lowest rate for this image ({r_lo:.4f} bpp)"
+        )
+    hi, (r_hi, d_hi) = float(top), bpp_at(float(top))
+    if r_hi <= target:
+        return RateResult(d_hi, hi, r_hi, calls)
+    best = (lo, r_lo, d_lo)
+    side = 0
+    f_lo, f_hi = math.log(r_lo) - math.log(target), math.log(r_hi) - math.log(target)
+    while calls < MAX_ITERATIONS and best[1] < target * (1 - UNDERSHOOT):
+        beta = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        beta = min(max(beta, lo + 1e-4 * (hi - lo)), hi - 1e-4 * (hi - lo))
+        r, d = bpp_at(beta)
+        f = math.log(r) - math.log(target)
+        if r <= target:
+            if r > best[1]:
+                best = (beta, r, d)
+            lo, f_lo = beta, f
+            if side == -1:
+                f_hi /= 2
+            side = -1
+        else:
+            hi, f_hi = beta, f
+            if side == 1:
+                f_lo /= 2
+            side = 1
+        if hi - lo < 1e-5:
+            break
+    return RateResult(best[2], best[0], best[1], calls)

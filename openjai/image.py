@@ -1,0 +1,145 @@
+"""Image input/output: what the codec accepts and how it hands images back.
+
+Accepted: PNG, JPEG, PPM/PGM, TIFF, BMP, WebP (anything Pillow reads), 8-bit, as files,
+``PIL.Image`` or numpy arrays. Layouts and their handling:
+
+* RGB             coded as is.
+* grey (L)        coded as R=G=B; decoded back to one channel.
+* RGBA / LA       colour coded as above; alpha stored losslessly (zlib) in the stream.
+* palette (P)     converted to RGB or RGBA (if it has transparency) first.
+* 16-bit, float, CMYK, multi-frame: converted by Pillow to 8-bit RGB where it can,
+  otherwise refused with an ImageError.
+
+Arrays: (H, W) grey, (H, W, 1|2|3|4) uint8.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .codec.container import ColourMode
+from .errors import ImageError, OutputError
+
+
+@dataclass
+class CodecInput:
+    """An image split the way the codec stores it."""
+
+    rgb: np.ndarray  # (H, W, 3) uint8
+    colour: ColourMode
+    alpha: np.ndarray | None  # (H, W) uint8
+
+
+def _from_array(a: np.ndarray) -> CodecInput:
+    if a.dtype != np.uint8:
+        raise ImageError(f"image arrays must be uint8, got {a.dtype}")
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ImageError(f"unsupported image array shape {a.shape}: expected (H, W) or (H, W, 1-4)")
+    channels = a.shape[2]
+    alpha = a[:, :, -1].copy() if channels in (2, 4) else None
+    colour = {1: ColourMode.GREY, 2: ColourMode.GREY_ALPHA, 3: ColourMode.RGB, 4: ColourMode.RGBA}[channels]
+    rgb = np.repeat(a[:, :, :1], 3, axis=2) if channels <= 2 else a[:, :, :3]
+    return CodecInput(np.ascontiguousarray(rgb), colour, alpha)
+
+
+def _from_pil(im: Image.Image) -> CodecInput:
+    if im.mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    target = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA", "1": "L", "I;16": "L", "I": "L"}.get(im.mode)
+    if target is None:
+        target = "RGBA" if "A" in im.getbands() else "RGB"
+    if im.mode.startswith("I") :
+        # 16-bit grey: keep the 8 most significant bits
+        arr = (np.asarray(im, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
+        return _from_array(arr)
+    try:
+        return _from_array(np.asarray(im.convert(target), dtype=np.uint8))
+    except (ValueError, OSError) as e:
+        raise ImageError(f"cannot convert image mode {im.mode} to {target}: {e}") from None
+
+
+def load(source: str | os.PathLike | np.ndarray | Image.Image) -> CodecInput:
+    """Read an image file, PIL image or array into the codec's layout (ImageError on failure)."""
+    if isinstance(source, np.ndarray):
+        return _from_array(source)
+    if isinstance(source, Image.Image):
+        return _from_pil(source)
+    path = Path(source)
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not an image")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return _from_pil(im)
+    except FileNotFoundError:
+        raise ImageError(f"{path}: no such file") from None
+    except PermissionError:
+        raise ImageError(f"{path}: permission denied") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: not a readable image ({e})") from None
+    except Image.DecompressionBombError as e:
+        raise ImageError(f"{path}: {e}") from None
+
+
+def assemble(rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None) -> np.ndarray:
+    """Decoded planes → the array the user gets: (H, W) grey, (H, W, 2|3|4)."""
+    if colour in (ColourMode.GREY, ColourMode.GREY_ALPHA):
+        # R=G=B was coded; the mean of the three decoded channels is the best grey estimate
+        base = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)[:, :, None]
+    else:
+        base = rgb
+    if alpha is not None:
+        base = np.concatenate([base, alpha[:, :, None]], axis=2)
+    return base[:, :, 0] if base.shape[2] == 1 else base
+
+
+def to_pil(a: np.ndarray) -> Image.Image:
+    mode = {2: "L", 3: None}.get(a.ndim)
+    if a.ndim == 3:
+        mode = {2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
+    return Image.fromarray(a, mode=mode) if mode else Image.fromarray(a)
+
+
+def atomic_write(path: Path, data: bytes, force: bool = False) -> None:
+    """Write bytes via a temp file + fsync + rename; refuses to replace a file unless ``force``."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{path} is a directory")
+    if path.exists() and not force:
+        raise OutputError(f"{path} exists: use --force to overwrite it")
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def save(path: Path, a: np.ndarray, force: bool = False) -> None:
+    """Save a decoded image; the format follows the suffix (PNG, PPM/PGM, TIFF, BMP, WebP lossless)."""
+    import io
+
+    path = Path(path)
+    fmt = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".tif": "TIFF", ".tiff": "TIFF",
+           ".bmp": "BMP", ".webp": "WEBP"}.get(path.suffix.lower())
+    if fmt is None:
+        raise OutputError(f"{path}: unsupported output format (use .png, .ppm, .pgm, .tif, .bmp or .webp)")
+    im = to_pil(a)
+    if fmt == "PPM" and im.mode in ("LA", "RGBA"):
+        raise OutputError(f"{path}: PPM/PGM cannot hold alpha; use .png")
+    buf = io.BytesIO()
+    im.save(buf, format=fmt, **({"lossless": True} if fmt == "WEBP" else {}))
+    atomic_write(path, buf.getvalue(), force)

@@ -1,0 +1,122 @@
+"""End-to-end behaviour of the public API with the shipped model."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import psnr
+
+import openjai
+from openjai.errors import BitstreamError, ModelError, RateControlError
+
+
+@pytest.mark.parametrize("h, w", [(1, 1), (5, 17), (3, 1000), (64, 64), (65, 63)])
+def test_round_trip_odd_sizes(sample_rgb, h, w):
+    img = np.ascontiguousarray(np.resize(sample_rgb, (h, w, 3)))
+    data = openjai.encode(img, quality=90)
+    out = openjai.decode(data)
+    assert out.shape == (h, w, 3) and out.dtype == np.uint8
+    info = openjai.read_info(data)
+    assert (info.width, info.height, info.colour) == (w, h, "rgb")
+
+
+def test_quality_increases_with_rate(sample_rgb):
+    sizes, quality = [], []
+    for q in (0, 50, 100):
+        data = openjai.encode(sample_rgb, quality=q)
+        sizes.append(len(data))
+        quality.append(psnr(sample_rgb, openjai.decode(data)))
+    assert sizes[0] < sizes[1] < sizes[2]
+    assert quality[0] < quality[1] < quality[2]
+    assert quality[1] > 26  # a trained model, not noise
+
+
+def test_grey_and_alpha_layouts(sample_rgb):
+    grey = sample_rgb[:40, :50, 1].copy()
+    out = openjai.decode(openjai.encode(grey, quality=80))
+    assert out.shape == grey.shape and psnr(grey, out) > 25
+    rgba = np.dstack([sample_rgb[:40, :50], np.arange(2000, dtype=np.uint8).reshape(40, 50)])
+    out = openjai.decode(openjai.encode(rgba, quality=80))
+    assert out.shape == (40, 50, 4)
+    np.testing.assert_array_equal(out[:, :, 3], rgba[:, :, 3])  # alpha is lossless
+    la = rgba[:, :, [0, 3]]
+    out = openjai.decode(openjai.encode(la, quality=80))
+    assert out.shape == (40, 50, 2)
+    np.testing.assert_array_equal(out[:, :, 1], la[:, :, 1])
+
+
+@pytest.mark.parametrize("target", [0.12, 0.5, 1.0])
+def test_rate_control_bounds(sample_rgb, target):
+    data = openjai.encode(sample_rgb, bpp=target)
+    bpp = openjai.read_info(data).bpp
+    assert bpp <= target * 1.10
+    assert bpp >= target * 0.95
+
+
+def test_rate_control_refuses_unreachable_and_bad_args(sample_rgb):
+    with pytest.raises(RateControlError):
+        openjai.encode(sample_rgb, bpp=0.0001)
+    with pytest.raises(RateControlError):
+        openjai.encode(sample_rgb, bpp=-1)
+    with pytest.raises(RateControlError):
+        openjai.encode(sample_rgb, quality=101)
+    with pytest.raises(RateControlError):
+        openjai.encode(sample_rgb, bpp=0.5, quality=3)
+
+
+def test_decode_latents_exposes_y_hat(sample_rgb, shipped):
+    data = openjai.encode(sample_rgb, quality=50)
+    lat = openjai.decode_latents(data)
+    m = shipped.model.cfg.latent_channels
+    assert lat.y_hat.shape == (1, m, 448 // 16, 640 // 16)  # padded to multiples of 64
+    assert lat.residual.dtype.is_floating_point is False
+
+
+_LATENT_SCRIPT = """
+import hashlib, sys, torch, openjai
+torch.set_num_threads(int(sys.argv[1]))
+lat = openjai.decode_latents(open(sys.argv[2], 'rb').read())
+h = hashlib.sha256()
+for t in (lat.z_hat, lat.sigma_index, lat.residual):
+    h.update(t.numpy().tobytes())
+print(h.hexdigest(), float(lat.y_hat.abs().sum()))
+"""
+
+_ENCODE_SCRIPT = """
+import sys, torch, openjai
+torch.set_num_threads(int(sys.argv[1]))
+open(sys.argv[2], 'wb').write(openjai.encode(openjai.__path__[0] + '/data/sample.png', quality=60))
+"""
+
+
+def test_latents_identical_across_thread_counts(tmp_path):
+    """Write with 1 thread, decode with 1 and 2 threads: identical integer latents; a 2-thread
+    encoder writes the identical stream."""
+    s1, s2 = tmp_path / "t1.jai", tmp_path / "t2.jai"
+    subprocess.run([sys.executable, "-c", _ENCODE_SCRIPT, "1", str(s1)], check=True)
+    subprocess.run([sys.executable, "-c", _ENCODE_SCRIPT, "2", str(s2)], check=True)
+    assert s1.read_bytes() == s2.read_bytes()
+    outs = [subprocess.run([sys.executable, "-c", _LATENT_SCRIPT, str(n), str(s1)], check=True,
+                           capture_output=True, text=True).stdout.split() for n in (1, 2)]
+    assert outs[0][0] == outs[1][0]
+    assert abs(float(outs[0][1]) - float(outs[1][1])) <= 1e-4 * abs(float(outs[0][1]))
+
+
+def test_stream_from_other_model_is_refused(sample_rgb, tiny):
+    data = openjai.encode(sample_rgb[:64, :64], quality=50, model=tiny)
+    with pytest.raises(ModelError, match=tiny.model_id):
+        openjai.decode(data)
+    assert openjai.decode(data, model=tiny).shape == (64, 64, 3)
+    shipped_data = openjai.encode(sample_rgb[:64, :64], quality=50)
+    with pytest.raises(ModelError, match="given model"):
+        openjai.decode(shipped_data, model=tiny)
+
+
+def test_decode_rejects_non_bytes_and_garbage():
+    with pytest.raises(BitstreamError):
+        openjai.decode("not bytes")
+    with pytest.raises(BitstreamError):
+        openjai.decode(b"")
+    with pytest.raises(BitstreamError):
+        openjai.decode(np.random.default_rng(0).bytes(1000))
