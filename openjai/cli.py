@@ -139,6 +139,16 @@ def build_parser() -> argparse.ArgumentParser:
     train_cli.add_arguments(t)
     t.set_defaults(func=train_cli.run)
 
+    from .eval import cli as eval_cli
+
+    ev = sub.add_parser("eval", help="CTTC evaluation against the anchors (CSV, BD-rate, plots)",
+                        description=eval_cli.__doc__.split("\n\n")[0])
+    eval_cli.add_arguments(ev)
+    ev.set_defaults(func=eval_cli.run)
+    rep = ev.add_subparsers(dest="eval_command").add_parser("report", help="regenerate the report from OUT/results.csv")
+    eval_cli.add_report_arguments(rep)
+    rep.set_defaults(func=eval_cli.run_report)
+
     x = sub.add_parser("export", help="turn a training checkpoint into shipped weights")
     train_cli.add_export_arguments(x)
     x.set_defaults(func=train_cli.run_export)

@@ -1,5 +1,7 @@
+"""`python -m openjai.train ARGS` is `openjai train ARGS`."""
+
 import sys
 
-from .cli import main
+from ..cli import main
 
-sys.exit(main())
+sys.exit(main(["train", *sys.argv[1:]]))

@@ -43,12 +43,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m openjai.train", description="Train an openjai model (resumable).")
-    add_arguments(p)
-    return run(p.parse_args(argv))
-
-
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("checkpoint", type=Path, help="training checkpoint (run_dir/checkpoint.safetensors)")
     p.add_argument("--point", default="base", help="operating point name: writes <point>.safetensors and "

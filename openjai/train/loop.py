@@ -44,6 +44,18 @@ class TrainConfig:
     init_weights: Path | None = None  # warm start (model only) when no checkpoint exists
 
 
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log rows written after the checkpoint a resumed run starts from (a kill loses them)."""
+    if not path.exists():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= step]
+    if len(keep) != len(lines):
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text("".join(keep))
+        tmp.replace(path)
+
+
 def _make_optimizer(lr: float):
     return lambda model: torch.optim.Adam(model.parameters(), lr=lr)
 
@@ -70,6 +82,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
     lambdas = torch.tensor(model.cfg.lambdas)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = cfg.run_dir / "log.csv"
+    _truncate_log(log_path, step)
     new_log = not log_path.exists()
     log_file = open(log_path, "a", newline="")
     log = csv.writer(log_file)

@@ -1,0 +1,105 @@
+"""openjai itself behind the evaluation ``Codec`` protocol, so it is measured by the same code
+path as the anchors (rate matching, metrics, timing, CSV).
+
+```
+img (RGB uint8) ──encode(img, q)──▶ openjai.encode(img, quality=q, model=point)  ──▶ .jai bytes
+.jai bytes      ──decode(data)───▶ openjai.decode(data, model=point) ──▶ RGB uint8 (H, W, 3)
+```
+
+Settings: the parameter is ``--quality`` in [0, 100] (float, rate increasing), which the API
+maps linearly onto the model's rate parameter β (``codec.ratecontrol.quality_to_beta``). Rate
+matching for the CTTC therefore searches quality with :func:`openjai.eval.ratematch.match_rate`,
+exactly as it does an anchor's knob, and never uses openjai's own bpp search (which would give
+openjai a different selection rule from the anchors).
+
+Colour: the image is coded as RGB (the model's own colour handling, see ``openjai.image``); a
+grey decode (never produced from a 3-channel input) would be expanded to 3 equal channels.
+Bytes counted: the whole .jai stream (header, sections, CRC), as for a file on disk.
+
+Encode cache: ``openjai.encode`` runs the analysis transform g_a on every call, although only
+the gain (β) changes between the encodes of one rate search. This adapter keeps the analysed
+image (an ``Encoder``) of the last image it saw, keyed by a digest of the pixels, and codes each
+quality from it: the bytes are identical to ``openjai.encode(img, quality=q, model=...)``
+(tested), only the repeated g_a is saved. ``clear_cache()`` drops it, so that a timed encode
+measures the full work (the CTTC runner calls it before timing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from openjai import api
+from openjai import image as _image
+from openjai.codec.coder import Encoder
+from openjai.codec.ratecontrol import quality_to_beta
+from openjai.codec.weights import LoadedCodec
+from openjai.errors import ImageError
+from openjai.eval.anchors.base import ParamRange
+
+__all__ = ["OpenJAICodec"]
+
+
+def _digest(img: np.ndarray) -> tuple[tuple[int, ...], str, bytes]:
+    a = np.ascontiguousarray(img)
+    return a.shape, a.dtype.str, hashlib.blake2b(memoryview(a).cast("B"), digest_size=16).digest()
+
+
+class OpenJAICodec:
+    """``Codec`` adapter for openjai at one operating point (model name, default ``"base"``)."""
+
+    name = "openjai"
+    param_range = ParamRange(low=0.0, high=100.0, increasing=True, integer=False)
+
+    def __init__(self, model: str | LoadedCodec = "base") -> None:
+        self._lc: LoadedCodec | None = model if isinstance(model, LoadedCodec) else None
+        self.point: str | None = None if isinstance(model, LoadedCodec) else model
+        self._cache: tuple[tuple, Encoder] | None = None
+
+    # Pickling (process / Dask workers): send the point name, never tensors or caches.
+    def __getstate__(self) -> dict:
+        if self.point is None:
+            raise TypeError("an OpenJAICodec built from a LoadedCodec cannot be sent to another process; "
+                            "build it from a model point name")
+        return {"point": self.point}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["point"])
+
+    @property
+    def model(self) -> LoadedCodec:
+        """The loaded model (loaded on first use; ``openjai.load_model`` caches it per process)."""
+        if self._lc is None:
+            self._lc = api.load_model(self.point or "base")
+        return self._lc
+
+    def clear_cache(self) -> None:
+        """Forget the analysed image, so that the next encode does the full work."""
+        self._cache = None
+
+    def _encoder(self, img: np.ndarray) -> Encoder:
+        if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
+            shape = getattr(img, "shape", None)
+            raise ImageError(f"openjai codec takes an RGB uint8 (H, W, 3) array, got {type(img).__name__} {shape}")
+        key = _digest(img)
+        if self._cache is not None and self._cache[0] == key:
+            return self._cache[1]
+        self._cache = None  # release the previous analysis before computing the next
+        inp = _image.load(img)  # the same split into planes that openjai.encode does
+        enc = Encoder(self.model, inp.rgb, inp.colour, inp.alpha)
+        self._cache = (key, enc)
+        return enc
+
+    def encode(self, img: np.ndarray, param: float) -> bytes:
+        """Bytes of ``openjai.encode(img, quality=param, model=...)`` (RateControlError outside [0, 100])."""
+        beta = quality_to_beta(float(param), self.model.model.cfg.levels)
+        return self._encoder(img).code(beta)
+
+    def decode(self, data: bytes) -> np.ndarray:
+        out = api.decode(data, model=self.model)
+        if out.ndim == 2:
+            out = np.repeat(out[:, :, None], 3, axis=2)
+        elif out.shape[2] == 4:
+            out = out[:, :, :3]
+        return np.ascontiguousarray(out)

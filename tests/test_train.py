@@ -1,0 +1,84 @@
+"""Training is resumable: kill -9 at random moments never corrupts the checkpoint, and a
+restarted run continues from the last one."""
+
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from openjai.train.checkpoint import load_model_from_checkpoint, read_metadata
+
+
+def _make_data(folder: Path) -> None:
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:160, 0:200]
+    for i in range(3):
+        img = np.stack([np.sin(xx / (5 + i) + c) * np.cos(yy / (7 + c)) for c in range(3)], axis=2)
+        img = (127 + 100 * img + rng.normal(0, 8, img.shape)).clip(0, 255).astype(np.uint8)
+        Image.fromarray(img).save(folder / f"img{i}.png")
+
+
+def _train_cmd(run: Path, data: Path, steps: int) -> list[str]:
+    return [sys.executable, "-m", "openjai.train", str(run), "--tiny", "--data", str(data), "--no-wallpapers",
+            "--steps", str(steps), "--crop", "64", "--batch", "2", "--threads", "1",
+            "--checkpoint-minutes", "0.005"]
+
+
+def _step(ckpt: Path) -> int:
+    return int(read_metadata(ckpt)["step"])
+
+
+def test_resume_after_kill9(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    _make_data(data)
+    ckpt = run / "checkpoint.safetensors"
+    rnd = random.Random(0)
+    steps_seen = []
+    for _ in range(3):
+        proc = subprocess.Popen(_train_cmd(run, data, 1_000_000), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        deadline = time.time() + 60
+        while time.time() < deadline and (not ckpt.exists() or (steps_seen and _step(ckpt) <= steps_seen[-1])):
+            time.sleep(0.2)
+        time.sleep(rnd.uniform(0.0, 1.5))
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        step = _step(ckpt)  # always a complete, readable checkpoint
+        load_model_from_checkpoint(ckpt)
+        assert not steps_seen or step > steps_seen[-1], "a restarted run must continue, not start over"
+        steps_seen.append(step)
+    final = steps_seen[-1] + 20
+    subprocess.run(_train_cmd(run, data, final), check=True, capture_output=True)
+    assert _step(ckpt) == final
+    with open(run / "log.csv") as f:
+        logged = [int(r["step"]) for r in csv.DictReader(f)]
+    assert logged == sorted(set(logged)), "log rows after the last checkpoint are dropped on resume"
+    assert not list(run.glob(".*tmp*")), "no temporary checkpoint left behind"
+
+
+def test_sigterm_saves_and_exits(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    _make_data(data)
+    proc = subprocess.Popen(_train_cmd(run, data, 1_000_000), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    while time.time() < deadline and not (run / "log.csv").exists():
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 0
+    assert _step(run / "checkpoint.safetensors") > 0
+
+
+def test_missing_data_is_a_clear_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "openjai", "train", str(tmp_path / "run"), "--tiny",
+                        "--data", str(tmp_path / "nothing")], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "not found" in r.stderr and "Traceback" not in r.stderr
