@@ -7,7 +7,7 @@ APT_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpa
 # anchor codecs for evaluation (JPEG and WebP come with Pillow, VVC with imageio-ffmpeg)
 APT_TOOLS := ffmpeg libopenjp2-tools libavif-bin libjxl-tools
 
-.PHONY: setup demo test bench train clean-venv
+.PHONY: setup setup-train-data demo test bench fuzz train clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -40,6 +40,11 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_codec.py
+
+# decoder fuzzing: ITER mutations of small valid streams; failures saved in fuzz-out/
+ITER ?= 100000
+fuzz: setup
+	$(BIN)/python -m openjai.fuzz --iterations $(ITER) --seed 1 --out fuzz-out
 
 train: setup setup-train-data
 	$(BIN)/python -m openjai.train runs/base

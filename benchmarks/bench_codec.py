@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))  # run from a checkout without `pip install -e .` 
 import openjai  # noqa: E402
 from openjai.api import DEFAULT_QUALITY  # noqa: E402
 from openjai.bpp import bits_per_pixel  # noqa: E402
+from openjai.codec.weights import LoadedCodec  # noqa: E402
 from openjai.errors import OpenJAIError  # noqa: E402
 from openjai.eval import complexity as cx  # noqa: E402
 from openjai.eval.anchors.jpeg import JPEG  # noqa: E402
@@ -79,7 +80,7 @@ def pick_photo(explicit: str | None) -> Path:
     raise SystemExit("no benchmark photo found")
 
 
-def bench_size(lc, src: Path, width: int, height: int, threads: list[int], runs: int, quality: float,
+def bench_size(lc: LoadedCodec, src: Path, width: int, height: int, threads: list[int], runs: int, quality: float,
                jpeg_quality: int, weights: Path) -> tuple[str, dict[str, float]]:
     rgb = cx.photo(width, height, src)
 

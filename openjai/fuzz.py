@@ -21,14 +21,17 @@ validated header allows.
                                         the timeout, resident memory growth over a bound)
 
 Failures are saved as ``<out>/<sha256>.jai`` with a ``<sha256>.txt`` beside it (exception,
-message, traceback, mutation chain, timing). The run is deterministic given ``--seed``: each
-iteration draws from its own ``random.Random`` derived from (seed, iteration).
+message, traceback, mutation chain, timing); at most ``MAX_SAVED_PER_KIND`` per failure kind.
+The run is deterministic given ``--seed`` and the installed model (the seeds are encoded by
+it): each iteration draws from its own ``random.Random`` derived from (seed, iteration), and
+what enters the pool depends on outcomes, never on timing.
 
 Timing is process CPU time (``time.process_time``), so a fuzz run niced behind a training job
-is not flagged for waiting its turn; wall time is reported too. Decodes run with
-``FUZZ_LIMITS`` (≤ 4096 per side, ≤ 2^16 pixels) so a mutated size field cannot make a legal
-but large image whose honest decoding takes longer than the timeout; the default limits allow
-2^28 pixels, which no decoder synthesizes in 2 s (see the note in ``Target``).
+is not flagged for waiting its turn; wall time is reported too. A decode still running after
+``max(10 s, 5 × timeout)`` of CPU is interrupted (SIGPROF) and recorded as a hang. Decodes run
+with ``fuzz_limits()`` (≤ 4096 per side, ≤ 2^16 pixels) so a mutated size field cannot make a
+legal but large image whose honest decoding takes longer than the timeout; the default limits
+allow 2^28 pixels, which no decoder synthesizes in 2 s (see the note in ``Target``).
 
 Engines:
   * ``structured`` (default): the mutator above, no coverage feedback.
@@ -61,9 +64,14 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
+
+from .codec.container import Limits
+
+if TYPE_CHECKING:
+    from .codec.weights import LoadedCodec
 
 MAGIC = b"OJAI"
 TAG_Z, TAG_ZE, TAG_Y, TAG_YE, TAG_ALPHA = 1, 2, 3, 4, 5
@@ -72,13 +80,12 @@ ESCAPE_TAGS = (TAG_ZE, TAG_YE)
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_RSS_GROWTH_MB = 1024
 POOL_SIZE = 256
+TIMED_KINDS = ("timeout", "memory")  # failures decided by measurement, not by the outcome
 MAX_SAVED_PER_KIND = 10
 
 
-def fuzz_limits() -> Any:
+def fuzz_limits() -> Limits:
     """Limits used while fuzzing: small enough that any legal image decodes well within the timeout."""
-    from .codec.container import Limits
-
     return Limits(max_side=4096, max_pixels=1 << 16)
 
 
@@ -190,7 +197,7 @@ def _seed_image(h: int, w: int, channels: int, salt: int) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, 0] if channels == 1 else img)
 
 
-def make_seeds(lc: Any, encode: Callable[..., bytes] | None = None) -> list[bytes]:
+def make_seeds(lc: LoadedCodec, encode: Callable[..., bytes] | None = None) -> list[bytes]:
     """Small valid streams: 3 sizes × (RGB, grey, RGBA, grey+alpha) × 2 qualities, and 2 with escapes."""
     if encode is None:
         from .api import encode
@@ -654,15 +661,20 @@ class Outcome:
     failure: bool
     detail: str = ""  # traceback of a failure
     where: str = ""  # innermost openjai source line of a failure, e.g. "codec/coding.py:88"
+    untimed: str = ""  # signature before the CPU-time and memory checks (never depends on timing)
 
     @property
     def signature(self) -> str:
         """Kind and message with numbers blanked (plus the raising line of a failure): 'the same' outcome."""
+        if self.kind == "ok":
+            return f"ok: {self.message}"
         at = f" @ {self.where}" if self.where else ""
-        return f"{self.kind}: {_NUMBER.sub('#', self.message)[:160]}{at}"
+        msg = _MODEL.sub("model *", self.message)  # one signature for all the garbage ids
+        return f"{self.kind}: {_NUMBER.sub('#', msg)[:160]}{at}"
 
 
 _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?(e[-+]?[0-9]+)?")
+_MODEL = re.compile(r"model \S+")
 
 
 class _Hang(BaseException):
@@ -687,7 +699,7 @@ class Target:
     policy, not a parser bug, so fuzzing uses ``fuzz_limits()``.
     """
 
-    def __init__(self, lc: Any, limits: Any = None, timeout: float = DEFAULT_TIMEOUT,
+    def __init__(self, lc: LoadedCodec, limits: Limits | None = None, timeout: float = DEFAULT_TIMEOUT,
                  rss_growth_mb: float = DEFAULT_RSS_GROWTH_MB, api: Any = None, error: type | None = None) -> None:
         if api is None:
             from . import api
@@ -702,7 +714,8 @@ class Target:
         self.calls = 0
         self._can_alarm = hasattr(signal, "setitimer")
 
-    def _run(self, data: bytes) -> None:
+    def _run(self, data: bytes) -> str:
+        """Decode; returns a description of a success (latent grid and colour: the 'ok' signature)."""
         info = self.api.read_info(data, self.limits)
         img = self.api.decode(data, model=self.lc, limits=self.limits)
         channels = {"grey": 1, "rgb": 3, "rgba": 4, "grey_alpha": 2}.get(info.colour)
@@ -710,6 +723,7 @@ class Target:
         if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.shape != want:
             shape = getattr(img, "shape", type(img).__name__)
             raise _BadOutput(f"decoded {shape} {getattr(img, 'dtype', '')}, header says {want} uint8")
+        return f"{-(-info.width // 64)}x{-(-info.height // 64)} blocks of 64, {info.colour}"
 
     def __call__(self, data: bytes) -> Outcome:
         self.calls += 1
@@ -720,7 +734,7 @@ class Target:
         c0, w0 = time.process_time(), time.perf_counter()
         kind, msg, failure, detail, where = "ok", "", False, "", ""
         try:
-            self._run(data)
+            msg = self._run(data)
         except _Hang:
             kind, msg, failure = "hang", f"still running after {self.hard_timeout:.0f} s", True
             detail = traceback.format_exc()
@@ -737,15 +751,17 @@ class Target:
             if alarm:
                 signal.setitimer(signal.ITIMER_PROF, 0)
                 signal.signal(signal.SIGPROF, old)
+        untimed = Outcome(kind, msg, 0, 0, failure, "", where).signature
         if not failure and cpu > self.timeout:
-            kind, msg, failure = "timeout", f"{cpu:.2f} s CPU (limit {self.timeout} s), last outcome {kind}: {msg}", True
+            msg = f"{cpu:.2f} s CPU (limit {self.timeout} s), last outcome {kind}: {msg}"
+            kind, failure = "timeout", True
         rss = _rss_mb()
         if self.calls == 64 or self.rss_base is None:
             self.rss_base = rss  # after warm-up (first decodes allocate torch's caches)
         elif rss - self.rss_base > self.rss_growth_mb and not failure:
             kind, msg, failure = "memory", f"peak RSS rose to {rss:.0f} MB (from {self.rss_base:.0f} MB)", True
             self.rss_base = rss  # report each further rise once
-        return Outcome(kind, msg, cpu, wall, failure, detail, where)
+        return Outcome(kind, msg, cpu, wall, failure, detail, where, untimed)
 
 
 class _BadOutput(Exception):
@@ -800,8 +816,10 @@ class Stats:
         lines.append(f"distinct outcome signatures: {len(self.signatures)}")
         lines += [f"  {n:8d}  {k}" for k, n in self.signatures.most_common(top)]
         cpu, wall, sha, kind, muts = self.slowest
-        lines.append(f"slowest decode: {cpu * 1000:.1f} ms CPU, {wall * 1000:.1f} ms wall ({kind}; {muts}; sha256 {sha[:16]})")
-        lines.append(f"failures: {self.failures} in {len(self.failure_kinds)} kind(s), {len(self.saved)} input(s) saved")
+        lines.append(f"slowest decode: {cpu * 1000:.1f} ms CPU, {wall * 1000:.1f} ms wall "
+                     f"({kind}; {muts}; sha256 {sha[:16]})")
+        lines.append(f"failures: {self.failures} in {len(self.failure_kinds)} kind(s), "
+                     f"{len(self.saved)} input(s) saved")
         for sig, n in self.failure_counts.most_common():
             lines.append(f"  {n:8d}  {sig}")
         return "\n".join(lines)
@@ -818,6 +836,7 @@ class Fuzzer:
         self.out = Path(out) if out is not None else None
         self.max_saved = max_saved_per_kind
         self.pool: list[bytes] = []
+        self._seen: set[str] = set()
         self.stats = Stats()
         self.log = log
 
@@ -832,12 +851,14 @@ class Fuzzer:
         st.iterations += 1
         st.mutations.update(names)
         st.outcomes["FAILURE " + o.kind if o.failure else o.kind] += 1
-        sig = o.signature
         if o.failure:
             self._record_failure(data, names, o)
-        elif sig not in st.signatures and len(self.pool) < POOL_SIZE:
-            self.pool.append(data)  # timing never decides this, so the run stays deterministic
-        st.signatures[sig] += 1
+        # the pool grows on untimed signatures only, so the run stays deterministic
+        crashed = o.failure and o.kind not in TIMED_KINDS
+        if o.untimed not in self._seen and not crashed and len(self.pool) < POOL_SIZE:
+            self.pool.append(data)
+        self._seen.add(o.untimed)
+        st.signatures[o.signature] += 1
         if o.cpu_s > st.slowest[0]:
             st.slowest = (o.cpu_s, o.wall_s, hashlib.sha256(data).hexdigest(), o.kind, "+".join(names))
         return o
@@ -849,7 +870,7 @@ class Fuzzer:
         st.failure_counts[sig] += 1
         saved = st.failure_kinds.setdefault(sig, [])
         sha = hashlib.sha256(data).hexdigest()
-        if self.log and not saved:
+        if self.log and st.failure_counts[sig] == 1:
             self.log(f"FAILURE #{st.failures} at iteration {st.iterations}: {sig}  [{'+'.join(names)}]")
         if self.out is None or len(saved) >= self.max_saved or sha in saved:
             return
@@ -883,7 +904,7 @@ class Fuzzer:
 
 
 def run(iterations: int | None = None, seconds: float | None = None, seed: int = 0, out: Path | None = None,
-        lc: Any = None, limits: Any = None, timeout: float = DEFAULT_TIMEOUT,
+        lc: LoadedCodec | None = None, limits: Limits | None = None, timeout: float = DEFAULT_TIMEOUT,
         log: Callable[[str], None] | None = None, progress: int = 0) -> Stats:
     """Fuzz the decoder of ``lc`` (default: the shipped model) for N iterations or T seconds."""
     if lc is None:
@@ -894,7 +915,8 @@ def run(iterations: int | None = None, seconds: float | None = None, seed: int =
     return fz.run(iterations, seconds, progress)
 
 
-def replay(paths: list[Path], lc: Any = None, limits: Any = None, timeout: float = DEFAULT_TIMEOUT) -> list[tuple[Path, Outcome]]:
+def replay(paths: list[Path], lc: LoadedCodec | None = None, limits: Limits | None = None,
+           timeout: float = DEFAULT_TIMEOUT) -> list[tuple[Path, Outcome]]:
     """Decode each file once and classify it (for saved failures and the regression corpus)."""
     if lc is None:
         from .api import load_model

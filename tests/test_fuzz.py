@@ -16,11 +16,12 @@ import time
 import zlib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import openjai
 from openjai import fuzz
-from openjai.errors import OpenJAIError
+from openjai.errors import BitstreamError, OpenJAIError
 
 CORPUS = Path(__file__).resolve().parent / "fuzz_corpus"
 CORPUS_FILES = sorted(CORPUS.glob("*.jai"))
@@ -142,3 +143,33 @@ def test_mutator_survives_chains(seeds):
     for i in range(3000):
         data, names = fuzz.mutate(rng, data if i % 50 else seeds[i % len(seeds)], rng.choice(seeds))
         assert names and isinstance(data, bytes)
+
+
+def test_target_flags_slow_decodes(shipped):
+    class Api:
+        @staticmethod
+        def read_info(data, limits):
+            t = time.process_time()
+            while time.process_time() - t < 0.05:
+                pass
+            raise BitstreamError("slow but polite")
+
+    o = fuzz.Target(shipped, timeout=0.01, api=Api())(b"x")
+    assert o.failure and o.kind == "timeout" and "BitstreamError" in o.message
+
+
+def test_run_is_deterministic(shipped, tmp_path):
+    a = fuzz.run(iterations=150, seed=99, lc=shipped)
+    b = fuzz.run(iterations=150, seed=99, lc=shipped)
+    assert a.signatures == b.signatures and a.mutations == b.mutations
+
+
+@pytest.mark.parametrize("which", ["z", "y"])
+def test_range_decoder_rejection_is_a_bitstream_error(shipped, which):
+    """Found by the fuzzer: constriction raises AssertionError on data no encoder produces."""
+    from openjai.codec.coding import decode_symbols
+
+    tables = shipped.z_tables if which == "z" else shipped.y_tables
+    for k in (0, len(tables) - 1):
+        with pytest.raises(BitstreamError):
+            decode_symbols(b"\xff" * 16, b"", np.full(64, k), tables)

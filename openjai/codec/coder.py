@@ -70,7 +70,7 @@ class Encoder:
         self.colour = colour
         self.alpha_section = None if alpha is None else zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)
         with torch.no_grad():
-            self.y = lc.model.g_a(_to_tensor(rgb))
+            self.y = lc.model.cpu().g_a(_to_tensor(rgb))  # encoding runs on the CPU
 
     @torch.no_grad()
     def code(self, beta: float) -> bytes:

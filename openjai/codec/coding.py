@@ -85,7 +85,10 @@ def decode_symbols(data: bytes, escapes: bytes, index: np.ndarray, tables: Table
             continue
         table = tables.tables[k]
         n = len(table.counts)
-        sym = np.asarray(decoder.decode(tables._models[k], count), dtype=np.int64)
+        try:
+            sym = np.asarray(decoder.decode(tables._models[k], count), dtype=np.int64)
+        except AssertionError as e:  # constriction's report of data no encoder could produce
+            raise BitstreamError(f"entropy-coded section is corrupted ({e})") from None
         v = sym + table.offset
         low, high = np.flatnonzero(sym == 0), np.flatnonzero(sym == n - 1)
         if low.size or high.size:

@@ -243,13 +243,20 @@ def cpu_model_name() -> str:
 def weights_file(lc: LoadedCodec, folder: str | os.PathLike) -> Path:
     """A weights file holding ``lc`` (for subprocesses): the shipped file, else exported into ``folder``."""
     from ..codec import zoo
-    from ..codec.weights import export
+    from ..codec.weights import export, load_codec_weights
 
     for e in zoo.entries().values():
         if e.model_id == lc.model_id and e.path.is_file():
             return e.path
     path = Path(folder) / "model.safetensors"
     model_id = export(copy.deepcopy(lc.model).cpu(), path)
+    # export rebuilds the coding tables from the networks: they must equal the ones lc codes with
+    copy_lc = load_codec_weights(path)
+    for mine, theirs in ((lc.z_tables, copy_lc.z_tables), (lc.y_tables, copy_lc.y_tables)):
+        if len(mine.tables) != len(theirs.tables) or any(
+            a.offset != b.offset or not np.array_equal(a.counts, b.counts) for a, b in zip(mine.tables, theirs.tables)
+        ):
+            raise OpenJAIError(f"re-exported coding tables of {lc.model_id} differ from the loaded ones")
     if model_id != lc.model_id:
         raise OpenJAIError(f"exported model id {model_id} differs from {lc.model_id}")
     return path

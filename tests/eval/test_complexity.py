@@ -28,7 +28,6 @@ from openjai.eval.complexity import (
     total_parameters,
     weights_file,
 )
-from openjai.eval.interop import _decode_all  # noqa: F401  (import check: interop builds on complexity)
 
 
 def _numel(module: torch.nn.Module) -> int:
