@@ -15,6 +15,7 @@ Arrays: (H, W) grey, (H, W, 1|2|3|4) uint8.
 
 from __future__ import annotations
 
+import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,15 +51,14 @@ def _from_array(a: np.ndarray) -> CodecInput:
 
 
 def _from_pil(im: Image.Image) -> CodecInput:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey: keep the 8 most significant bits
+        return _from_array((np.asarray(im, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8))
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
-    target = {"L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA", "1": "L", "I;16": "L", "I": "L"}.get(im.mode)
+    target = {"1": "L", "L": "L", "LA": "LA", "RGB": "RGB", "RGBA": "RGBA"}.get(im.mode)
     if target is None:
         target = "RGBA" if "A" in im.getbands() else "RGB"
-    if im.mode.startswith("I") :
-        # 16-bit grey: keep the 8 most significant bits
-        arr = (np.asarray(im, dtype=np.uint32) >> 8).clip(0, 255).astype(np.uint8)
-        return _from_array(arr)
     try:
         return _from_array(np.asarray(im.convert(target), dtype=np.uint8))
     except (ValueError, OSError) as e:
@@ -101,10 +101,9 @@ def assemble(rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None) -> n
 
 
 def to_pil(a: np.ndarray) -> Image.Image:
-    mode = {2: "L", 3: None}.get(a.ndim)
-    if a.ndim == 3:
-        mode = {2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
-    return Image.fromarray(a, mode=mode) if mode else Image.fromarray(a)
+    """A decoded array as a PIL image (L, LA, RGB or RGBA)."""
+    mode = "L" if a.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
+    return Image.fromarray(a, mode=mode)
 
 
 def atomic_write(path: Path, data: bytes, force: bool = False) -> None:
@@ -130,8 +129,6 @@ def atomic_write(path: Path, data: bytes, force: bool = False) -> None:
 
 def save(path: Path, a: np.ndarray, force: bool = False) -> None:
     """Save a decoded image; the format follows the suffix (PNG, PPM/PGM, TIFF, BMP, WebP lossless)."""
-    import io
-
     path = Path(path)
     fmt = {".png": "PNG", ".ppm": "PPM", ".pgm": "PPM", ".pnm": "PPM", ".tif": "TIFF", ".tiff": "TIFF",
            ".bmp": "BMP", ".webp": "WEBP"}.get(path.suffix.lower())

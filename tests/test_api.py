@@ -136,3 +136,19 @@ def test_decode_rejects_non_bytes_and_garbage():
         openjai.decode(b"")
     with pytest.raises(BitstreamError):
         openjai.decode(np.random.default_rng(0).bytes(1000))
+
+
+@pytest.mark.parametrize("suffix, mode", [(".png", "RGB"), (".jpg", "RGB"), (".ppm", "RGB"), (".tif", "RGB"),
+                                          (".bmp", "RGB"), (".pgm", "L"), (".png", "RGBA"), (".png", "P"),
+                                          (".png", "I;16")])
+def test_input_formats(tmp_path, sample_rgb, suffix, mode):
+    from PIL import Image
+
+    im = Image.fromarray(sample_rgb[:48, :40])
+    im = {"RGB": im, "L": im.convert("L"), "RGBA": im.convert("RGBA"), "P": im.convert("P"),
+          "I;16": Image.fromarray((np.asarray(im.convert("L")).astype(np.uint16) * 257))}[mode]
+    path = tmp_path / f"in{suffix}"
+    im.save(path)
+    out = openjai.decode(openjai.encode(path, quality=70))
+    channels = {"RGB": 3, "P": 3, "L": 1, "I;16": 1, "RGBA": 4}[mode]
+    assert out.shape[:2] == (48, 40) and (out.ndim == 2 if channels == 1 else out.shape[2] == channels)

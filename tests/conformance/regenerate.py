@@ -1,0 +1,64 @@
+"""Regenerate the conformance streams: run this ONLY for a deliberate change of decoding
+(new weights, new bitstream version), and commit the result with that change.
+
+    python tests/conformance/regenerate.py
+
+Writes <name>.jai for a few inputs and MANIFEST.json with the sha256 of each stream's
+entropy-decoded integers (ẑ, σ-index, r: exact on every machine) and of its decoded image
+(float synthesis: exact on the machine type CI runs on).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+import openjai
+from openjai import image
+
+HERE = Path(__file__).resolve().parent
+SAMPLE = HERE.parents[1] / "openjai" / "data" / "sample.png"
+
+
+def latent_digest(data: bytes) -> str:
+    lat = openjai.decode_latents(data)
+    h = hashlib.sha256()
+    for t in (lat.z_hat, lat.sigma_index, lat.residual):
+        h.update(np.ascontiguousarray(t.numpy()).tobytes())
+    return h.hexdigest()
+
+
+def image_digest(data: bytes) -> str:
+    return hashlib.sha256(np.ascontiguousarray(openjai.decode(data)).tobytes()).hexdigest()
+
+
+def inputs() -> dict[str, tuple[np.ndarray, dict]]:
+    rgb = image.load(SAMPLE).rgb
+    rgba = np.dstack([rgb[:37, :53], np.tile(np.arange(53, dtype=np.uint8) * 4, (37, 1))])
+    return {
+        "sample_q20": (rgb, {"quality": 20}),
+        "sample_q90": (rgb, {"quality": 90}),
+        "crop_odd_grey": (rgb[100:171, 200:233, 1].copy(), {"quality": 60}),
+        "crop_rgba": (rgba, {"quality": 40}),
+    }
+
+
+def main() -> None:
+    manifest = {"model_id": openjai.load_model().model_id, "streams": {}}
+    for name, (img, kwargs) in inputs().items():
+        data = openjai.encode(img, **kwargs)
+        (HERE / f"{name}.jai").write_bytes(data)
+        manifest["streams"][name] = {
+            "stream_sha256": hashlib.sha256(data).hexdigest(),
+            "latents_sha256": latent_digest(data),
+            "image_sha256": image_digest(data),
+        }
+    (HERE / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {len(manifest['streams'])} streams for {manifest['model_id']}")
+
+
+if __name__ == "__main__":
+    main()
