@@ -25,6 +25,7 @@ from . import container
 from .coding import MAX_ESCAPE, decode_symbols, encode_symbols
 from .container import ColourMode, Header, Section, Stream
 from .scale_decoder import Z_LIMIT
+from .tiling import ANALYSIS, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
 from .weights import LoadedCodec
 
 PAD = 64
@@ -43,10 +44,20 @@ def latent_shape(lc: LoadedCodec, width: int, height: int) -> tuple[tuple[int, .
     return (1, cfg.hyper_channels, hp, wp), (1, cfg.latent_channels, 4 * hp, 4 * wp)
 
 
-def _to_tensor(rgb: np.ndarray) -> torch.Tensor:
-    x = torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 255.0
-    h, w = x.shape[2:]
-    return F.pad(x, (0, -w % PAD, 0, -h % PAD), mode="replicate")
+def _padded_uint8(rgb: np.ndarray) -> torch.Tensor:
+    """(1, 3, H', W') uint8, edge-replicated to multiples of 64 (converted to float per tile)."""
+    h, w = rgb.shape[:2]
+    padded = np.pad(rgb, ((0, -h % PAD), (0, -w % PAD), (0, 0)), mode="edge")
+    return torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)))[None]
+
+
+def _sigma_index(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
+    """Exact σ-index, tiled (identical integers for any tiling); uint8 to save memory."""
+    return apply_tiled(lambda t: lc.model.h_scale.sigma_index(t).to(torch.uint8), z_hat, HYPER_SYNTHESIS)
+
+
+def _mean(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
+    return apply_tiled(lambda t: lc.model.h_mean(t.float()), z_hat, HYPER_SYNTHESIS)
 
 
 @dataclass
@@ -54,9 +65,9 @@ class DecodedLatents:
     """Everything the entropy decoder recovers from a stream."""
 
     header: Header
-    z_hat: torch.Tensor  # int64 (1, Z, h/64, w/64)
-    sigma_index: torch.Tensor  # int64 (1, M, h/16, w/16)
-    residual: torch.Tensor  # int64 (1, M, h/16, w/16)
+    z_hat: torch.Tensor  # int32 (1, Z, h/64, w/64)
+    sigma_index: torch.Tensor  # uint8 (1, M, h/16, w/16)
+    residual: torch.Tensor  # int32 (1, M, h/16, w/16)
     y_hat: torch.Tensor  # float32 (1, M, h/16, w/16), inverse gain applied: the input of g_s
 
 
@@ -69,20 +80,23 @@ class Encoder:
         container.check_size(self.width, self.height)
         self.colour = colour
         self.alpha_section = None if alpha is None else zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)
+        g_a = lc.model.cpu().g_a  # encoding runs on the CPU
         with torch.no_grad():
-            self.y = lc.model.cpu().g_a(_to_tensor(rgb))  # encoding runs on the CPU
+            self.y = apply_tiled(lambda t: g_a(t.float() / 255.0), _padded_uint8(rgb), ANALYSIS)
 
     @torch.no_grad()
     def code(self, beta: float) -> bytes:
         lc, model = self.lc, self.lc.model
         beta = as_float32(beta)
         y = self.y * model.gain(torch.tensor([beta]))
-        z_hat = torch.clamp(torch.round(model.h_a(y)), -Z_LIMIT, Z_LIMIT)
-        k = model.h_scale.sigma_index(z_hat)
-        mu = model.h_mean(z_hat)
-        r = torch.clamp(torch.round(y - mu), -R_LIMIT, R_LIMIT).long()
+        z = apply_tiled(model.h_a, y, HYPER_ANALYSIS)
+        z_hat = torch.clamp(torch.round(z), -Z_LIMIT, Z_LIMIT).to(torch.int32)
+        k = _sigma_index(lc, z_hat)
+        y -= _mean(lc, z_hat)
+        r = torch.clamp(torch.round(y), -R_LIMIT, R_LIMIT).to(torch.int32)
+        del y
         z_channel = torch.arange(z_hat.shape[1]).view(1, -1, 1, 1).expand_as(z_hat)
-        z_data, z_esc = encode_symbols(z_hat.long().numpy(), z_channel.numpy(), lc.z_tables)
+        z_data, z_esc = encode_symbols(z_hat.numpy(), z_channel.numpy(), lc.z_tables)
         y_data, y_esc = encode_symbols(r.numpy(), k.numpy(), lc.y_tables)
         sections = {Section.Z: z_data, Section.Z_ESCAPES: z_esc, Section.Y: y_data, Section.Y_ESCAPES: y_esc}
         if self.alpha_section is not None:
@@ -102,25 +116,26 @@ def decode_latents(lc: LoadedCodec, stream: Stream, device: str | torch.device =
     if np.abs(z).max() > Z_LIMIT:
         raise BitstreamError("hyper-latent value beyond the allowed range")
     z_hat = torch.from_numpy(z.reshape(z_shape))
-    k = model.h_scale.sigma_index(z_hat)
+    k = _sigma_index(lc, z_hat)
     r = decode_symbols(stream.sections[Section.Y], stream.sections[Section.Y_ESCAPES], k.numpy(), lc.y_tables)
     if np.abs(r).max() > R_LIMIT:
         raise BitstreamError("latent residual beyond the allowed range")
     r = torch.from_numpy(r.reshape(y_shape))
     with torch.no_grad():
         model.to(device)
-        mu = model.h_mean(z_hat.float().to(device))
-        y_hat = (r.float().to(device) + mu) * model.inverse_gain(torch.tensor([h.rate], device=device))
+        y_hat = _mean(lc, z_hat.to(device))
+        y_hat += r.to(device)
+        y_hat *= model.inverse_gain(torch.tensor([h.rate], device=device))
     return DecodedLatents(h, z_hat, k, r, y_hat)
 
 
 def reconstruct(lc: LoadedCodec, latents: DecodedLatents) -> np.ndarray:
     """Synthesis: ŷ → RGB uint8 (H, W, 3), cropped to the stream's image size."""
+    g_s = lc.model.g_s
     with torch.no_grad():
-        x = lc.model.g_s(latents.y_hat)
+        x = apply_tiled(lambda t: g_s(t).clamp_(0, 1).mul_(255).round_().to(torch.uint8), latents.y_hat, SYNTHESIS)
     h = latents.header
-    x = x[0, :, : h.height, : h.width].clamp(0, 1).mul(255).round().byte()
-    return x.permute(1, 2, 0).cpu().numpy()
+    return np.ascontiguousarray(x[0, :, : h.height, : h.width].permute(1, 2, 0).cpu().numpy())
 
 
 def decode_alpha(stream: Stream) -> np.ndarray | None:

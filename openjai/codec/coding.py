@@ -46,8 +46,8 @@ def _groups(index: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
 
 def encode_symbols(values: np.ndarray, index: np.ndarray, tables: TableSet) -> tuple[bytes, bytes]:
     """Code int ``values`` with table ``index`` per value; returns (range-coded bytes, escapes)."""
-    values = np.asarray(values, dtype=np.int64).ravel()
-    index = np.asarray(index, dtype=np.int64).ravel()
+    values = np.asarray(values).ravel()
+    index = np.asarray(index).ravel()
     order, starts = _groups(index, len(tables))
     encoder = constriction.stream.queue.RangeEncoder()
     escapes = bytearray()
@@ -73,11 +73,11 @@ def decode_symbols(data: bytes, escapes: bytes, index: np.ndarray, tables: Table
     """Inverse of ``encode_symbols``; raises BitstreamError on malformed input."""
     if len(data) % 4:
         raise BitstreamError("entropy-coded section length is not a multiple of 4 bytes")
-    index = np.asarray(index, dtype=np.int64).ravel()
+    index = np.asarray(index).ravel()
     order, starts = _groups(index, len(tables))
     words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
     decoder = constriction.stream.queue.RangeDecoder(words)
-    out = np.empty(index.size, dtype=np.int64)
+    out = np.empty(index.size, dtype=np.int32)
     reader = _VarintReader(escapes)
     for k in range(len(tables)):
         count = int(starts[k + 1] - starts[k])
