@@ -42,7 +42,7 @@ def test_resume_after_kill9(tmp_path):
     ckpt = run / "checkpoint.safetensors"
     rnd = random.Random(0)
     steps_seen = []
-    for _ in range(3):
+    for _ in range(5):
         proc = subprocess.Popen(_train_cmd(run, data, 1_000_000), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)
         deadline = time.time() + 60

@@ -21,8 +21,7 @@ Wiring (in ``openjai/cli.py``)::
     rep.set_defaults(func=eval_cli.run_report)
 
 ``--data`` and ``--out`` are therefore checked by :func:`run`, not by argparse (a required
-option of ``eval`` would also be demanded by ``eval report``). :func:`build_parser` is exactly
-this wiring, for ``python -m openjai.eval.cli``.
+option of ``eval`` would also be demanded by ``eval report``).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..errors import DataError, OpenJAIError
+from ..errors import DataError
 
 RESULTS_CSV = "results.csv"
 
@@ -132,32 +131,3 @@ def _report(csv_path: Path, out: Path, test_codec: str, anchors: list[str] | Non
     if not quiet:
         print(f"report: {out / 'bdrate.md'}")
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """``openjai eval`` as a stand-alone parser (the same wiring openjai/cli.py uses)."""
-    p = argparse.ArgumentParser(prog="openjai eval", description="JPEG AI CTTC evaluation: rate-matched coding of "
-                                "a test set by openjai and the anchors, metrics, BD-rates and RD plots.")
-    add_arguments(p)
-    p.set_defaults(func=run)
-    sub = p.add_subparsers(dest="eval_command")
-    rep = sub.add_parser("report", help="regenerate the report from RESULTS_DIR/results.csv")
-    add_report_arguments(rep)
-    rep.set_defaults(func=run_report)
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except OpenJAIError as e:
-        print(f"openjai: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("openjai: interrupted", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

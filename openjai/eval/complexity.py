@@ -68,7 +68,6 @@ is wrong. Elsewhere ``ru_maxrss`` is used (bytes on macOS, KiB otherwise).
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
@@ -78,13 +77,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import numpy as np
 
+from .threads import torch_threads
 from ..errors import OpenJAIError
 
 if TYPE_CHECKING:
@@ -270,19 +270,6 @@ def subprocess_env(threads: int) -> dict[str, str]:
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     return env
-
-
-@contextlib.contextmanager
-def torch_threads(n: int) -> Iterator[None]:
-    """Run a block with ``n`` intra-op threads, restoring the previous count afterwards."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,6 +50,8 @@ exception is a bug: the run stops there (completed rows stay in the CSV).
 
 from __future__ import annotations
 
+from .threads import torch_threads
+
 import contextlib
 import csv
 import io
@@ -363,18 +365,6 @@ def _single_thread_env() -> Iterator[None]:
                 os.environ[v] = old
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-
-
 # --------------------------------------------------------------------------------------------
 # Executors: each yields (job, rows | None, error | None) as jobs complete
 
@@ -383,7 +373,7 @@ Outcome = tuple[Job, "list[dict[str, str]] | None", "OpenJAIError | None"]
 
 
 def _serial(jobs: Sequence[Job]) -> Iterator[Outcome]:
-    with _torch_threads(1):
+    with torch_threads(1):
         for job in jobs:
             try:
                 rows = run_job(job)

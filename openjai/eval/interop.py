@@ -42,7 +42,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import OpenJAIError
-from .complexity import all_threads, subprocess_env, torch_threads, weights_file
+from .complexity import all_threads, subprocess_env, weights_file
+from .threads import torch_threads
 
 if TYPE_CHECKING:
     from ..api import ImageLike

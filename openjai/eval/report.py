@@ -288,6 +288,23 @@ def _rd_points(rows: Sequence[ResultRow], codec: str, metric: str) -> tuple[list
     return xs, ys, ns
 
 
+def rd_points_markdown(rows: Sequence[ResultRow], codecs: Sequence[str], metrics: Sequence[str]) -> list[str]:
+    """Markdown table: per target rate and codec, images reached, mean bpp and mean of each metric."""
+    md = ["## Mean RD points per target", "",
+          "Means over the images that reached the target (n); targets no image reached are left out.", "",
+          "| target | codec | n | bpp | " + " | ".join(_LABELS.get(m, m) for m in metrics) + " |",
+          "|---:|---|---:|---:|" + "---:|" * len(metrics)]
+    for target in sorted({r.target_bpp for r in rows}):
+        for codec in codecs:
+            got = [r for r in rows if r.codec == codec and r.target_bpp == target and r.reached]
+            if got:
+                vals = [float(np.nanmean([r.metrics.get(m, math.nan) for r in got])) for m in metrics]
+                md.append(f"| {target:g} | {codec} | {len(got)} | {np.mean([r.bpp for r in got]):.4f} | "
+                          + " | ".join(f"{v:.4f}" for v in vals) + " |")
+    md.append("")
+    return md
+
+
 def _plot(rows: Sequence[ResultRow], codecs: Sequence[str], metric: str, test_codec: str) -> tuple[bytes, bytes]:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -410,6 +427,7 @@ def write_report(csv_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
             md.append(f"CTTC average over the metrics present: {', '.join(used_any)} "
                       f"(missing: {', '.join(m for m in CTTC_METRICS if m not in used_any)}).")
     md.append("")
+    md.extend(rd_points_markdown(rows, [test_codec, *present], metric_list))
     md.append("## Notes")
     md.append("")
     if n_unreached:

@@ -17,7 +17,7 @@ from PIL import Image
 import openjai
 from openjai.bpp import bits_per_pixel
 from openjai.errors import DataError, RateControlError
-from openjai.eval import cli as eval_cli
+from openjai.cli import main as cli_main
 from openjai.eval.anchors import JPEG, WebP
 from openjai.eval.cttc import BASE_COLUMNS, CODECS, parse_rates, run_cttc
 from openjai.eval.openjai_codec import OpenJAICodec
@@ -209,15 +209,15 @@ def test_cli_run_and_report(data_dir, tmp_path, capsys):
     out = tmp_path / "res"
     argv = ["--data", str(data_dir), "--codecs", "openjai,jpeg", "--rates", "1.0,2.0", "--out", str(out),
             "--executor", "serial", "--metrics", "psnr_y", "-q"]
-    assert eval_cli.main(argv) == 0
+    assert cli_main(["eval", *argv]) == 0
     rows = load_results(out / "results.csv")
     assert len(rows) == 2 * 2 * 2
     assert (out / "bdrate.md").is_file() and (out / "rd_psnr_y.png").is_file()
     csv_before = (out / "results.csv").read_bytes()
     (out / "bdrate.md").unlink()
-    assert eval_cli.main(["report", str(out), "-q"]) == 0
+    assert cli_main(["eval", "report", str(out), "-q"]) == 0
     assert (out / "bdrate.md").is_file()
-    assert eval_cli.main(argv) == 0  # resumed: nothing new, report replaced
+    assert cli_main(["eval", *argv]) == 0  # resumed: nothing new, report replaced
     assert (out / "results.csv").read_bytes() == csv_before
-    assert eval_cli.main(["--codecs", "jpeg", "--out", str(out)]) == 1
+    assert cli_main(["eval", "--codecs", "jpeg", "--out", str(out)]) == 1
     assert "--data" in capsys.readouterr().err
