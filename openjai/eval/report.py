@@ -305,6 +305,20 @@ def rd_points_markdown(rows: Sequence[ResultRow], codecs: Sequence[str], metrics
     return md
 
 
+def rate_error_markdown(rows: Sequence[ResultRow], codec: str) -> list[str]:
+    """Markdown table: how close ``codec``'s rate matching came to each target (bpp / target − 1)."""
+    md = [f"## Rate matching of `{codec}`", "",
+          "| target | reached | mean error | min | max |", "|---:|---:|---:|---:|---:|"]
+    for target in sorted({r.target_bpp for r in rows if r.codec == codec}):
+        got = [r for r in rows if r.codec == codec and r.target_bpp == target]
+        err = [r.bpp / target - 1 for r in got if r.reached]
+        cells = [f"{100 * np.mean(err):+.1f} %", f"{100 * min(err):+.1f} %", f"{100 * max(err):+.1f} %"] if err \
+            else ["–", "–", "–"]
+        md.append(f"| {target:g} | {len(err)}/{len(got)} | " + " | ".join(cells) + " |")
+    md.append("")
+    return md
+
+
 def _plot(rows: Sequence[ResultRow], codecs: Sequence[str], metric: str, test_codec: str) -> tuple[bytes, bytes]:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -428,6 +442,7 @@ def write_report(csv_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
                       f"(missing: {', '.join(m for m in CTTC_METRICS if m not in used_any)}).")
     md.append("")
     md.extend(rd_points_markdown(rows, [test_codec, *present], metric_list))
+    md.extend(rate_error_markdown(rows, test_codec))
     md.append("## Notes")
     md.append("")
     if n_unreached:
