@@ -3,7 +3,8 @@
     python benchmarks/rate_control.py ../shared/data/val
 
 Prints, per target, the mean/min/max of bpp / target - 1 and how many photos could not go that low."""
-import glob, sys
+import glob
+import sys
 import numpy as np
 import openjai
 from openjai import image

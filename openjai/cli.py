@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from .errors import OpenJAIError, OutputError
+from .files import atomic_write
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -23,7 +24,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
-    from . import api, image
+    from . import api
 
     if _same_file(src, dst):
         raise OutputError(f"refusing to write the output over the input {src}")
@@ -31,7 +32,7 @@ def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
         raise OutputError(f"{dst} exists: use --force to overwrite it")
     t0 = time.perf_counter()
     data = api.encode(src, bpp=args.bpp, quality=args.quality, model=args.model)
-    image.atomic_write(dst, data, force=args.force)
+    atomic_write(dst, data, force=args.force)
     if args.verbose:
         info = api.read_info(data)
         print(f"{src} -> {dst}: {info.width}x{info.height}, {info.num_bytes} bytes, {info.bpp:.4f} bpp, "

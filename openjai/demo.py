@@ -13,6 +13,7 @@ from pathlib import Path
 import openjai
 
 from . import image
+from .files import atomic_write
 from .eval.anchors.jpeg import JPEG
 from .eval.metrics import METRICS
 from .eval.ratematch import match_rate
@@ -36,7 +37,7 @@ def main() -> None:
         dec = openjai.decode(data)
         t2 = time.perf_counter()
         stem = f"sample_{target:g}bpp"
-        image.atomic_write(out_dir / f"{stem}.jai", data, force=True)
+        atomic_write(out_dir / f"{stem}.jai", data, force=True)
         image.save(out_dir / f"{stem}.png", dec, force=True)
         bpp = openjai.read_info(data).bpp
         print(f"{'openjai':8} {target:6.2f} {bpp:7.4f} {METRICS['psnr_rgb'](rgb, dec):8.2f} "

@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .codec.container import ColourMode
 from .errors import ImageError, OutputError
+from .files import atomic_write
 
 
 @dataclass
@@ -104,27 +105,6 @@ def to_pil(a: np.ndarray) -> Image.Image:
     """A decoded array as a PIL image (L, LA, RGB or RGBA)."""
     mode = "L" if a.ndim == 2 else {2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
     return Image.fromarray(a, mode=mode)
-
-
-def atomic_write(path: Path, data: bytes, force: bool = False) -> None:
-    """Write bytes via a temp file + fsync + rename; refuses to replace a file unless ``force``."""
-    path = Path(path)
-    if path.is_dir():
-        raise OutputError(f"{path} is a directory")
-    if path.exists() and not force:
-        raise OutputError(f"{path} exists: use --force to overwrite it")
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as e:
-        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if tmp.exists():
-            tmp.unlink()
 
 
 def save(path: Path, a: np.ndarray, force: bool = False) -> None:

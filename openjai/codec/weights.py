@@ -21,8 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from safetensors import SafetensorError, safe_open
+from safetensors.torch import save
 
 from ..errors import ModelError
+from ..files import atomic_write
 from .coding import TableSet
 from .config import CodecConfig
 from .entropy import PMF_PRECISION, IntegerTable
@@ -66,6 +68,13 @@ def _unpack(tensors: dict[str, torch.Tensor], prefix: str, expected: int) -> lis
     return tables
 
 
+def save_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
+    """Write a safetensors file atomically (replacing the previous one): weights and checkpoints."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, metadata=metadata)
+    atomic_write(path, data, force=True)
+
+
 def content_id(model: Codec) -> str:
     """Model id: config name + first 8 hex digits of a hash of all parameters."""
     h = hashlib.sha256()
@@ -77,15 +86,13 @@ def content_id(model: Codec) -> str:
 
 def export(model: Codec, path: Path) -> str:
     """Build the coding tables from ``model`` and write a weights file; returns the model id."""
-    from ..train.checkpoint import atomic_save  # one atomic writer for all model files
-
     model = model.cpu().eval()
     z_tables = model.prior.build_tables()
     y_tables = model.scales.build_tables()
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     tensors |= _pack(z_tables, "tables.z") | _pack(y_tables, "tables.y")
     model_id = content_id(model)
-    atomic_save(tensors, {"format": FORMAT, "config": model.cfg.to_json(), "model_id": model_id}, path)
+    save_safetensors(tensors, {"format": FORMAT, "config": model.cfg.to_json(), "model_id": model_id}, path)
     return model_id
 
 

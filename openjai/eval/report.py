@@ -39,7 +39,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, OutputError, ToolMissingError
+from ..files import atomic_write
 from .bdrate import BDRateError, Method, NonMonotonic, bd_rate, pareto_front
 
 __all__ = [
@@ -258,21 +258,6 @@ def _fmt(v: float) -> str:
     return "n/a" if math.isnan(v) else f"{v:+.2f} %"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def _rd_points(rows: Sequence[ResultRow], codec: str, metric: str) -> tuple[list[float], list[float], list[int]]:
     """Per target: mean bpp and mean metric over the images that reached it."""
     groups: dict[float, list[ResultRow]] = {}
@@ -462,12 +447,12 @@ def write_report(csv_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
 
     codecs_plot = [test_codec] + present
     try:
-        _write_atomic(out / "bdrate.csv", csv_bytes)
-        _write_atomic(out / "bdrate.md", md_bytes)
+        atomic_write(out / "bdrate.csv", csv_bytes, force=True)
+        atomic_write(out / "bdrate.md", md_bytes, force=True)
         for m in metric_list:
             png, svg = _plot(rows, codecs_plot, m, test_codec)
-            _write_atomic(out / f"rd_{m}.png", png)
-            _write_atomic(out / f"rd_{m}.svg", svg)
+            atomic_write(out / f"rd_{m}.png", png, force=True)
+            atomic_write(out / f"rd_{m}.svg", svg, force=True)
     except OSError as exc:
         raise OutputError(f"{out}: cannot write report ({exc})") from exc
     return tables

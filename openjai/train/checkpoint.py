@@ -8,34 +8,14 @@ at any moment leaves either the old or the new checkpoint, never a partial one.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from ..codec.config import CodecConfig
 from ..codec.model import Codec
-
-
-def atomic_save(tensors: dict[str, torch.Tensor], metadata: dict[str, str], path: Path) -> None:
-    """Write a safetensors file atomically (temp file in the same folder, fsync, rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+from ..codec.weights import save_safetensors
 
 
 def save_checkpoint(path: Path, model: Codec, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
@@ -49,7 +29,7 @@ def save_checkpoint(path: Path, model: Codec, opt: torch.optim.Optimizer, step: 
             tensors[f"adam.{i}.step"] = torch.as_tensor(state["step"]).reshape(1).float()
     tensors["rng.torch"] = torch.get_rng_state()
     meta = {"step": str(step), "config": model.cfg.to_json(), "extra": json.dumps(extra)}
-    atomic_save(tensors, meta, path)
+    save_safetensors(tensors, meta, path)
 
 
 def read_metadata(path: Path) -> dict[str, str]:

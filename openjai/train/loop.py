@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from ..codec.config import CodecConfig
 from ..codec.model import Codec
+from ..files import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import CropSampler
 
@@ -51,9 +52,7 @@ def _truncate_log(path: Path, step: int) -> None:
     lines = path.read_text().splitlines(keepends=True)
     keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= step]
     if len(keep) != len(lines):
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text("".join(keep))
-        tmp.replace(path)
+        atomic_write(path, "".join(keep).encode(), force=True)
 
 
 def _make_optimizer(lr: float):
