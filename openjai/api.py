@@ -53,14 +53,23 @@ def _bytes(data: bytes | bytearray | memoryview) -> bytes:
 
 
 def encode(
-    img: ImageLike, *, bpp: float | None = None, quality: float | None = None, model: str | LoadedCodec = "base"
+    img: ImageLike,
+    *,
+    bpp: float | None = None,
+    quality: float | None = None,
+    model: str | LoadedCodec = "base",
+    effort: int = 0,
 ) -> bytes:
-    """Compress an image to .jai bytes at a target bpp (actual size, never above +10 %) or a quality 0-100."""
+    """Compress an image to .jai bytes at a target bpp (actual size, never above +10 %) or a quality 0-100.
+
+    ``effort`` 0..3: higher levels refine the latents for this image (fewer bits for the same
+    quality, several times slower to encode; decoding is unchanged).
+    """
     if bpp is not None and quality is not None:
         raise RateControlError("give either bpp or quality, not both")
     lc = model if isinstance(model, LoadedCodec) else load_model(model)
     inp = image.load(img)
-    enc = Encoder(lc, inp.rgb, inp.colour, inp.alpha)
+    enc = Encoder(lc, inp.rgb, inp.colour, inp.alpha, effort)
     if bpp is not None:
         return match_bpp(enc, bpp).data
     q = DEFAULT_QUALITY if quality is None else quality

@@ -108,3 +108,14 @@ def test_batch_continues_past_bad_input(tmp_path):
     assert r.returncode == 1
     assert "bad.png" in r.stderr and "1 of 2" in r.stderr
     assert (outdir / "good.jai").exists() and not (outdir / "bad.jai").exists()
+
+
+def test_effort_option(tmp_path):
+    small = tmp_path / "small.png"
+    Image.open(SAMPLE).crop((0, 0, 96, 64)).save(small)
+    out = tmp_path / "e.jai"
+    r = run("encode", small, "-o", out, "--quality", "50", "--effort", "1")
+    assert r.returncode == 0, r.stderr
+    assert run("decode", out, "-o", tmp_path / "e.png").returncode == 0
+    r = run("encode", small, "-o", tmp_path / "f.jai", "--effort", "7")
+    assert r.returncode == 2 and "effort" in r.stderr and not (tmp_path / "f.jai").exists()

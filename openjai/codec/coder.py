@@ -23,6 +23,7 @@ from ..errors import BitstreamError
 from . import container
 from .coding import MAX_ESCAPE, decode_symbols, encode_symbols
 from .container import ColourMode, Header, Section, Stream
+from .refine import EFFORT_ITERATIONS, check_effort, refine_latents
 from .scale_decoder import Z_LIMIT
 from .tiling import ANALYSIS, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
 from .weights import LoadedCodec
@@ -71,17 +72,26 @@ class DecodedLatents:
 
 
 class Encoder:
-    """Analyses one image once; ``code(beta)`` produces the stream for any rate parameter."""
+    """Analyses one image once; ``code(beta)`` produces the stream for any rate parameter.
 
-    def __init__(self, lc: LoadedCodec, rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None) -> None:
+    ``effort`` > 0 refines the latent for each β (openjai/codec/refine.py): slower encoding,
+    fewer bits for the same quality, same decoder.
+    """
+
+    def __init__(
+        self, lc: LoadedCodec, rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None, effort: int = 0
+    ) -> None:
         self.lc = lc
+        self.iterations = EFFORT_ITERATIONS[check_effort(effort)]
         self.height, self.width = rgb.shape[:2]
         container.check_size(self.width, self.height)
         self.colour = colour
         self.alpha_section = None if alpha is None else zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)
         g_a = lc.model.cpu().g_a  # encoding runs on the CPU
+        x = _padded_uint8(rgb)
+        self.x = x if self.iterations else None  # refinement compares against the pixels
         with torch.no_grad():
-            self.y = apply_tiled(lambda t: g_a(t.float() / 255.0), _padded_uint8(rgb), ANALYSIS)
+            self.y = apply_tiled(lambda t: g_a(t.float() / 255.0), x, ANALYSIS)
 
     @torch.no_grad()
     def code(self, beta: float) -> bytes:
@@ -91,7 +101,11 @@ class Encoder:
         z = apply_tiled(model.h_a, y, HYPER_ANALYSIS)
         z_hat = torch.clamp(torch.round(z), -Z_LIMIT, Z_LIMIT).to(torch.int32)
         k = _sigma_index(lc, z_hat)
-        y -= _mean(lc, z_hat)
+        mu = _mean(lc, z_hat)
+        if self.iterations:
+            with torch.enable_grad():
+                y = refine_latents(model, self.x, y, mu, k, beta, self.iterations)
+        y -= mu
         r = torch.clamp(torch.round(y), -R_LIMIT, R_LIMIT).to(torch.int32)
         del y
         z_channel = torch.arange(z_hat.shape[1]).view(1, -1, 1, 1).expand_as(z_hat)

@@ -2,7 +2,7 @@
 
     openjai eval --data DIR --codecs openjai,jpeg,... --rates cttc|0.25,0.5 --out results/
                  [--workers N] [--executor process|dask|serial] [--scheduler ADDR]
-                 [--metrics a,b] [--limit N] [--model POINT] [--test-codec openjai] [-q]
+                 [--metrics a,b] [--limit N] [--model POINT] [--effort E] [--test-codec openjai] [-q]
     openjai eval report RESULTS_DIR [--test-codec openjai] [--anchors vvc,hevc,...]
 
 The CSV is resumed, never overwritten: rerunning the same command only codes what is missing
@@ -61,6 +61,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="comma-separated metrics (default: those of an existing results.csv, else all)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images (sorted by name)")
     p.add_argument("--model", default="base", help="openjai operating point to evaluate (default: %(default)s)")
+    p.add_argument("--effort", type=int, choices=range(4), default=0, metavar="0..3",
+                   help="openjai encoder effort (use one --out folder per effort; default: %(default)s)")
     p.add_argument("--test-codec", default="openjai",
                    help="codec whose BD-rates the report gives against the others (default: %(default)s)")
     p.add_argument("--tolerance", type=float, default=0.10,
@@ -82,8 +84,8 @@ def run(args: argparse.Namespace) -> int:
         from ..api import load_model
 
         load_model(args.model)  # an unknown or corrupted model fails here, not in every job
-        if args.model != "base":
-            codecs["openjai"] = partial(OpenJAICodec, args.model)  # picklable, built in each worker
+        if args.model != "base" or args.effort:
+            codecs["openjai"] = partial(OpenJAICodec, args.model, args.effort)  # picklable, built in each worker
     executor = "dask" if args.scheduler else args.executor
     out = Path(args.out)
     csv_path = run_cttc(args.data, codecs, parse_rates(args.rates), out / RESULTS_CSV, metrics=_split(args.metrics),

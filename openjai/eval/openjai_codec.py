@@ -34,6 +34,7 @@ from openjai import api
 from openjai import image as _image
 from openjai.codec.coder import Encoder
 from openjai.codec.ratecontrol import quality_to_beta
+from openjai.codec.refine import check_effort
 from openjai.codec.weights import LoadedCodec
 from openjai.errors import ImageError
 from openjai.eval.anchors.base import ParamRange
@@ -52,9 +53,10 @@ class OpenJAICodec:
     name = "openjai"
     param_range = ParamRange(low=0.0, high=100.0, increasing=True, integer=False)
 
-    def __init__(self, model: str | LoadedCodec = "base") -> None:
+    def __init__(self, model: str | LoadedCodec = "base", effort: int = 0) -> None:
         self._lc: LoadedCodec | None = model if isinstance(model, LoadedCodec) else None
         self.point: str | None = None if isinstance(model, LoadedCodec) else model
+        self.effort = check_effort(effort)
         self._cache: tuple[tuple, Encoder] | None = None
 
     # Pickling (process / Dask workers): send the point name, never tensors or caches.
@@ -62,10 +64,10 @@ class OpenJAICodec:
         if self.point is None:
             raise TypeError("an OpenJAICodec built from a LoadedCodec cannot be sent to another process; "
                             "build it from a model point name")
-        return {"point": self.point}
+        return {"point": self.point, "effort": self.effort}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["point"])
+        self.__init__(state["point"], state["effort"])
 
     @property
     def model(self) -> LoadedCodec:
@@ -87,12 +89,12 @@ class OpenJAICodec:
             return self._cache[1]
         self._cache = None  # release the previous analysis before computing the next
         inp = _image.load(img)  # the same split into planes that openjai.encode does
-        enc = Encoder(self.model, inp.rgb, inp.colour, inp.alpha)
+        enc = Encoder(self.model, inp.rgb, inp.colour, inp.alpha, self.effort)
         self._cache = (key, enc)
         return enc
 
     def encode(self, img: np.ndarray, param: float) -> bytes:
-        """Bytes of ``openjai.encode(img, quality=param, model=...)`` (RateControlError outside [0, 100])."""
+        """Bytes of ``openjai.encode(img, quality=param, model=..., effort=...)`` (RateControlError outside [0, 100])."""
         beta = quality_to_beta(float(param), self.model.model.cfg.levels)
         return self._encoder(img).code(beta)
 

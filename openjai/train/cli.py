@@ -25,6 +25,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=d.seed, help="data and init seed (default: %(default)s)")
     p.add_argument("--no-wallpapers", action="store_true", help="train on --data only, without Debian wallpaper photos")
     p.add_argument("--init", type=Path, default=None, help="warm start from a weights file when the run is new")
+    p.add_argument("--widen", type=int, nargs=2, default=None, metavar=("N", "M"),
+                   help="with --init: grow the warm-start model to N transform and M latent channels, "
+                   "keeping what it learned (openjai/train/widen.py)")
     p.add_argument("--tiny", action="store_true", help="tiny test architecture (for tests and smoke runs)")
 
 
@@ -37,7 +40,10 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir, data=args.data, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         use_wallpapers=not args.no_wallpapers, init_weights=args.init,
+        widen_to=tuple(args.widen) if args.widen else None,
     )
+    if args.widen and not args.init:
+        raise SystemExit("--widen needs --init (the model to grow)")
     path = train(cfg, TINY if args.tiny else CodecConfig())
     print(f"checkpoint: {path}")
     return 0

@@ -9,6 +9,7 @@ generator seeded with (seed, step), so a resumed run sees the data it would have
 from __future__ import annotations
 
 import csv
+import dataclasses
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -23,6 +24,7 @@ from ..codec.model import Codec
 from ..files import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import CropSampler
+from .widen import widen
 
 LOG_FIELDS = ["step", "seconds", "steps_per_s", "loss", "bpp", "psnr"]
 
@@ -43,6 +45,7 @@ class TrainConfig:
     seed: int = 0
     use_wallpapers: bool = True
     init_weights: Path | None = None  # warm start (model only) when no checkpoint exists
+    widen_to: tuple[int, int] | None = None  # (N, M): widen the warm-start model (train/widen.py)
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -73,6 +76,9 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
             from ..codec.weights import load_codec_weights  # local: weights imports the coder
 
             model = load_codec_weights(cfg.init_weights).model
+            if cfg.widen_to is not None:
+                n, m = cfg.widen_to
+                model = widen(model, dataclasses.replace(model.cfg, channels=n, latent_channels=m), cfg.seed)
         torch.manual_seed(cfg.seed)
         opt = _make_optimizer(cfg.lr)(model)
         step, extra = 0, {"train_seconds": 0.0}

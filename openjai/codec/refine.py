@@ -1,0 +1,124 @@
+"""Encoder effort: rate-distortion latent refinement (RDLR), decoder unchanged.
+
+The analysis transform is an amortised guess of the best latent. At higher effort the encoder
+improves that guess for the one image at hand (Campos et al. 2019, Yang et al. 2020; JPEG AI's
+RDLR): with the hyper-latent ẑ — hence μ and the σ-index k — fixed, it runs a few Adam steps
+on the gained latent y' to lower the coded cost
+
+    J(y') = λ(β) · 255² · SSE(g_s(ŷ), x) / 3  +  Σ −log2 P(r | σ_k),
+    r = round(y' − μ),  ŷ = (r + μ) · inverse_gain(β)
+
+(the training loss in bits per image instead of per pixel). J is evaluated on the very
+symbols that will be coded and the best iterate per tile is kept, so refinement never raises
+the estimated cost. The step follows the gradient of a smooth surrogate: distortion with
+straight-through rounding, rate as the likelihood of the unrounded y' − μ (the rounded rate's
+straight-through gradient is too biased: measured, it raises J after a few steps), with a
+cosine-decayed learning rate. Any y' decodes with the unchanged decoder:
+refinement is a pure encoder choice and costs no bitstream field.
+
+Memory stays bounded on large images: the latent is refined tile by tile (raster order, so a
+tile sees its already-refined neighbours), each tile with a halo of fixed neighbours that
+covers g_s's receptive field.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import OpenJAIError
+from .entropy import gaussian_likelihood, ste_round
+from .model import Codec
+
+#: Adam iterations per tile for each ``--effort`` level (0 = no refinement)
+EFFORT_ITERATIONS: tuple[int, ...] = (0, 10, 20, 40)
+#: refined tile and halo, in latent positions (16 px each); the halo covers g_s's reach
+TILE = 32
+HALO = 4
+#: pixels (in latent units) around a tile whose distortion the tile's latents change
+REACH = 2
+STEP = 16  # pixels per latent position
+#: Adam's initial step (y' is in quantizer steps); measured on a val photo at β = 4, the
+#: estimated cost fell 1.9 / 3.1 / 4.4 % after 10 / 20 / 40 steps, while 0.02 diverged
+LEARNING_RATE = 0.01
+
+
+def check_effort(effort: int) -> int:
+    """``effort`` if it is a valid level, else OpenJAIError saying which levels exist."""
+    if isinstance(effort, bool) or not isinstance(effort, int) or not 0 <= effort < len(EFFORT_ITERATIONS):
+        raise OpenJAIError(f"effort must be an integer from 0 to {len(EFFORT_ITERATIONS) - 1}, got {effort!r}")
+    return effort
+
+
+def lambda_at(model: Codec, beta: float) -> float:
+    """λ of the rate parameter β, log-linear between the trained points (as the gains are)."""
+    lams = model.cfg.lambdas
+    k = min(int(math.floor(beta)), len(lams) - 2)
+    t = beta - k
+    return math.exp((1 - t) * math.log(lams[k]) + t * math.log(lams[k + 1]))
+
+
+def refine_latents(
+    model: Codec,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    mu: torch.Tensor,
+    sigma_index: torch.Tensor,
+    beta: float,
+    iterations: int,
+) -> torch.Tensor:
+    """Refined gained latent y' (same shape as ``y``); see the module docstring.
+
+    x: (1, 3, H, W) uint8 padded image; y, mu: (1, M, H/16, W/16) float; sigma_index: its k.
+    """
+    if iterations <= 0:
+        return y
+    out = y.clone()
+    sigma = model.scales.scale(sigma_index.float())
+    inv_gain = model.inverse_gain(torch.tensor([beta])).detach()
+    weight = lambda_at(model, beta) * 255.0**2 / 3.0
+    h, w = y.shape[-2:]
+    for t0 in range(0, h, TILE):
+        for s0 in range(0, w, TILE):
+            _refine_tile(model, x, out, mu, sigma, inv_gain, weight, (t0, min(h, t0 + TILE)),
+                         (s0, min(w, s0 + TILE)), iterations)
+    return out
+
+
+def _refine_tile(model, x, y, mu, sigma, inv_gain, weight, rows, cols, iterations) -> None:
+    """Refine y[..., rows, cols] in place (window = tile + HALO, loss on tile + REACH)."""
+    h, w = y.shape[-2:]
+    (r0, r1), (c0, c1) = rows, cols
+    wr0, wr1, wc0, wc1 = max(0, r0 - HALO), min(h, r1 + HALO), max(0, c0 - HALO), min(w, c1 + HALO)
+    win = (..., slice(wr0, wr1), slice(wc0, wc1))
+    tile = (..., slice(r0 - wr0, r1 - wr0), slice(c0 - wc0, c1 - wc0))
+    # distortion region, relative to the window's pixels
+    dr0, dr1 = max(wr0, r0 - REACH) - wr0, min(wr1, r1 + REACH) - wr0
+    dc0, dc1 = max(wc0, c0 - REACH) - wc0, min(wc1, c1 + REACH) - wc0
+    target = x[..., wr0 * STEP : wr1 * STEP, wc0 * STEP : wc1 * STEP].float() / 255.0
+    target = target[..., dr0 * STEP : dr1 * STEP, dc0 * STEP : dc1 * STEP]
+    fixed, mu_w, sigma_t = y[win].detach(), mu[win], sigma[win][tile]
+    v = fixed[tile].clone().requires_grad_(True)
+    opt = torch.optim.Adam([v], lr=LEARNING_RATE)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations)
+    best_cost, best = math.inf, v.detach().clone()
+    for it in range(iterations + 1):
+        y_w = fixed.clone()
+        y_w[tile] = v
+        r = ste_round(y_w - mu_w)
+        x_hat = model.g_s((r + mu_w) * inv_gain).clamp(0, 1)
+        sse = ((x_hat[..., dr0 * STEP : dr1 * STEP, dc0 * STEP : dc1 * STEP] - target) ** 2).sum()
+        bits = -torch.log2(gaussian_likelihood(r[tile].detach(), sigma_t)).sum().item()
+        cost = weight * sse.item() + bits
+        if cost < best_cost:
+            best_cost, best = cost, v.detach().clone()
+        if it == iterations:
+            break
+        smooth_bits = -torch.log2(gaussian_likelihood(v - mu_w[tile], sigma_t)).sum()
+        # only d/dv: no weight gradients are computed
+        (v.grad,) = torch.autograd.grad(weight * sse + smooth_bits, v)
+        opt.step()
+        schedule.step()
+    y[..., r0:r1, c0:c1] = best
+

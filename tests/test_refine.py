@@ -1,0 +1,88 @@
+"""Encoder effort levels (rate-distortion latent refinement): decoder unchanged, cost never raised."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import openjai
+from openjai.codec import refine
+from openjai.codec.coder import Encoder, _mean, _padded_uint8, _sigma_index
+from openjai.codec.container import ColourMode
+from openjai.codec.entropy import gaussian_likelihood
+from openjai.errors import OpenJAIError
+
+from conftest import psnr
+
+
+def _estimated_cost(lc, x, y, mu, k, beta) -> float:
+    """J(y') of refine.py on the whole image: λ·255²·SSE/3 + bits of the rounded residual."""
+    model = lc.model
+    r = torch.round(y - mu)
+    with torch.no_grad():
+        x_hat = model.g_s((r + mu) * model.inverse_gain(torch.tensor([beta]))).clamp(0, 1)
+        sse = ((x_hat - x.float() / 255.0) ** 2).sum().item()
+        bits = -torch.log2(gaussian_likelihood(r, model.scales.scale(k.float()))).sum().item()
+    return refine.lambda_at(model, beta) * 255.0**2 / 3.0 * sse + bits
+
+
+def _latents(lc, rgb, beta):
+    model = lc.model
+    x = _padded_uint8(rgb)
+    with torch.no_grad():
+        y = model.g_a(x.float() / 255.0) * model.gain(torch.tensor([beta]))
+        z_hat = torch.round(model.h_a(y)).to(torch.int32)
+        k = _sigma_index(lc, z_hat)
+        mu = _mean(lc, z_hat)
+    return x, y, mu, k
+
+
+@pytest.mark.parametrize("tile", [refine.TILE, 2])
+def test_refinement_lowers_estimated_cost(shipped, sample_rgb, monkeypatch, tile):
+    """Per tile the best iterate is kept, so the whole-image cost cannot rise; with the shipped
+    model it must actually fall (2-latent tiles exercise the tiling and the halo)."""
+    monkeypatch.setattr(refine, "TILE", tile)
+    rgb = sample_rgb[:96, :160]
+    beta = 4.0
+    x, y, mu, k = _latents(shipped, rgb, beta)
+    before = _estimated_cost(shipped, x, y, mu, k, beta)
+    refined = refine.refine_latents(shipped.model, x, y, mu, k, beta, iterations=10)
+    after = _estimated_cost(shipped, x, refined, mu, k, beta)
+    assert refined.shape == y.shape and not refined.requires_grad
+    assert after < before * 0.999
+    assert torch.equal(refine.refine_latents(shipped.model, x, y, mu, k, beta, iterations=0), y)
+
+
+def test_effort_stream_decodes_with_unchanged_decoder(shipped, sample_rgb):
+    rgb = sample_rgb[:80, :112]
+    base = openjai.encode(rgb, quality=60)
+    refined = openjai.encode(rgb, quality=60, effort=1)
+    assert refined != base  # the latents were changed ...
+    out = openjai.decode(refined)  # ... and the ordinary decoder reads them
+    assert out.shape == rgb.shape
+    assert openjai.read_info(refined).rate == openjai.read_info(base).rate
+    # the same effort gives the same bytes (refinement is deterministic)
+    assert openjai.encode(rgb, quality=60, effort=1) == refined
+    assert psnr(out, rgb) > psnr(openjai.decode(base), rgb) - 0.5
+
+
+def test_effort_with_rate_control(sample_rgb):
+    rgb = sample_rgb[:96, :128]
+    data = openjai.encode(rgb, bpp=0.5, effort=1)
+    assert openjai.read_info(data).bpp <= 0.5 * 1.10
+
+
+def test_lambda_interpolates_the_ladder(tiny):
+    lams = tiny.model.cfg.lambdas
+    assert refine.lambda_at(tiny.model, 0.0) == pytest.approx(lams[0])
+    assert refine.lambda_at(tiny.model, len(lams) - 1.0) == pytest.approx(lams[-1])
+    assert refine.lambda_at(tiny.model, 2.5) == pytest.approx(math.sqrt(lams[2] * lams[3]))
+
+
+@pytest.mark.parametrize("bad", [-1, 4, 1.5, True, "2"])
+def test_bad_effort_is_refused(tiny, bad):
+    with pytest.raises(OpenJAIError, match="effort"):
+        Encoder(tiny, np.zeros((8, 8, 3), np.uint8), ColourMode.RGB, None, effort=bad)
