@@ -46,8 +46,9 @@ ITER ?= 100000
 fuzz: setup
 	$(BIN)/python -m openjai.fuzz --iterations $(ITER) --seed 1 --out fuzz-out
 
+# continues the shipped model (the current recipe: docs/training.md); resumes runs/base if present
 train: setup setup-train-data
-	$(BIN)/python -m openjai.train runs/base
+	$(BIN)/python -m openjai.train runs/base --init openjai/weights/base.safetensors --crop 256 --batch 4 --lr 1e-4
 
 clean-venv:
 	rm -rf $(VENV)
