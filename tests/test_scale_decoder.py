@@ -55,3 +55,24 @@ def test_training_path_agrees_with_integer_path(shipped):
         t = net.index_from_t(net(z.float())).long()
     agree = (t == net.sigma_index(z)).float().mean().item()
     assert agree > 0.99
+
+
+def test_mixed_precision_training_forward(shipped):
+    """Under a bfloat16 autocast (train --bf16) h_σ stays float32 and exact, and the codec's
+    outputs are float32 close to the float32 forward."""
+    model = shipped.model
+    z = torch.randint(-3, 4, (1, model.cfg.hyper_channels, 4, 4)).float()
+    x = torch.rand(1, 3, 64, 64)
+    beta = torch.tensor([4.0])
+    with torch.no_grad():
+        t_ref = model.h_scale(z)
+        torch.manual_seed(0)
+        ref = model(x, beta)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            t = model.h_scale(z)
+            torch.manual_seed(0)
+            out = model(x, beta)
+    assert t.dtype == torch.float32 and torch.equal(t, t_ref)
+    assert out.x_hat.dtype == out.bits_y.dtype == torch.float32
+    assert (out.x_hat - ref.x_hat).abs().mean() < 0.02
+    assert abs(out.bits_y.item() / ref.bits_y.item() - 1) < 0.05

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 from openjai.train.checkpoint import load_model_from_checkpoint, read_metadata
@@ -75,6 +76,14 @@ def test_sigterm_saves_and_exits(tmp_path):
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     assert _step(run / "checkpoint.safetensors") > 0
+
+
+def test_bf16_training_runs(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    _make_data(data)
+    subprocess.run(_train_cmd(run, data, 3) + ["--bf16"], check=True, capture_output=True)
+    model, step = load_model_from_checkpoint(run / "checkpoint.safetensors")
+    assert step == 3 and all(p.dtype == torch.float32 and p.isfinite().all() for p in model.parameters())
 
 
 def test_missing_data_is_a_clear_error(tmp_path):

@@ -44,9 +44,11 @@ class GDN(nn.Module):
         self.gamma = _NonNegative(0.1 * torch.eye(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Under a bfloat16 autocast (mixed-precision training) only the 1×1 convolution runs in
+        # bfloat16 (accumulating in float32); the square root and the division stay float32.
+        x = x.float()
         c = x.shape[1]
-        norm = F.conv2d(x * x, self.gamma().view(c, c, 1, 1), self.beta())
-        norm = torch.sqrt(norm)
+        norm = torch.sqrt(F.conv2d(x * x, self.gamma().view(c, c, 1, 1), self.beta()).float())
         return x * norm if self.inverse else x / norm
 
 

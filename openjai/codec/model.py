@@ -56,17 +56,23 @@ class Codec(nn.Module):
         return self.h_mean(z_hat), self.h_scale(z_hat)
 
     def forward(self, x: torch.Tensor, beta: torch.Tensor) -> ForwardResult:
-        """x: (B, 3, H, W) in [0, 1], H and W multiples of 64; beta: (B,) rate parameter."""
-        y = self.g_a(x) * self.gain(beta)
-        z = self.h_a(y)
+        """x: (B, 3, H, W) in [0, 1], H and W multiples of 64; beta: (B,) rate parameter.
+
+        Under a bfloat16 autocast (``TrainConfig.bf16``) the convolutions run in bfloat16; every
+        network output is taken back to float32 here, so quantization, likelihoods and the
+        loss are computed in float32.
+        """
+        y = self.g_a(x).float() * self.gain(beta)
+        z = self.h_a(y).float()
         z_lik = self.prior.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
         z_hat = ste_round(z)
         mu, t = self.hyper(z_hat)
+        mu = mu.float()
         sigma = self.scales.scale(self.h_scale.index_from_t(t))
         noisy = y - mu + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_lik = gaussian_likelihood(noisy, sigma)
         y_hat = (ste_round(y - mu) + mu) * self.inverse_gain(beta)
-        x_hat = self.g_s(y_hat)
+        x_hat = self.g_s(y_hat).float()
         bits_y = -torch.log2(y_lik).flatten(1).sum(1)
         bits_z = -torch.log2(z_lik).flatten(1).sum(1)
         return ForwardResult(x_hat=x_hat, bits_y=bits_y, bits_z=bits_z)

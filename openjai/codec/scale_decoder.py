@@ -57,7 +57,15 @@ class ScaleDecoder(nn.Module):
             self.convs[-1].bias.fill_(levels / 2)
 
     def forward(self, z_hat: torch.Tensor) -> torch.Tensor:
-        """Continuous index t (fake-quantized like the integer path); differentiable."""
+        """Continuous index t (fake-quantized like the integer path); differentiable.
+
+        Always float32, also under a bfloat16 autocast: the fake quantization needs exact
+        multiples of 2^-14, which bfloat16's 8-bit mantissa cannot hold.
+        """
+        with torch.autocast(z_hat.device.type, enabled=False):
+            return self._forward(z_hat.float())
+
+    def _forward(self, z_hat: torch.Tensor) -> torch.Tensor:
         x = z_hat
         for i, conv in enumerate(self.convs):
             in_bits = 0 if i == 0 else ACT_BITS

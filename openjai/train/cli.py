@@ -28,6 +28,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--widen", type=int, nargs=2, default=None, metavar=("N", "M"),
                    help="with --init: grow the warm-start model to N transform and M latent channels, "
                    "keeping what it learned (openjai/train/widen.py)")
+    p.add_argument("--bf16", action="store_true",
+                   help="mixed precision: convolutions in bfloat16, everything else float32 (~1.35x "
+                   "faster on CPUs with AVX512-BF16, slower on others)")
     p.add_argument("--tiny", action="store_true", help="tiny test architecture (for tests and smoke runs)")
 
 
@@ -40,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir, data=args.data, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         use_wallpapers=not args.no_wallpapers, init_weights=args.init,
-        widen_to=tuple(args.widen) if args.widen else None,
+        widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16,
     )
     if args.widen and not args.init:
         raise SystemExit("--widen needs --init (the model to grow)")

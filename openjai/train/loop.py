@@ -46,6 +46,7 @@ class TrainConfig:
     use_wallpapers: bool = True
     init_weights: Path | None = None  # warm start (model only) when no checkpoint exists
     widen_to: tuple[int, int] | None = None  # (N, M): widen the warm-start model (train/widen.py)
+    bf16: bool = False  # convolutions in bfloat16 (autocast); needs a CPU with AVX512-BF16/AMX to pay
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -108,7 +109,8 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
             rng = np.random.default_rng([cfg.seed, step])
             x = torch.from_numpy(sampler.batch(rng, cfg.batch))
             level = torch.from_numpy(rng.integers(0, model.cfg.levels, size=cfg.batch))
-            out = model(x, level.float())
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                out = model(x, level.float())
             mse = ((out.x_hat - x) ** 2).flatten(1).mean(1)
             bpp = (out.bits_y + out.bits_z) / (x.shape[2] * x.shape[3])
             loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
