@@ -63,3 +63,22 @@ def test_malformed_inputs_raise(gaussian_tables):
 def test_quantize_pmf_is_valid():
     counts = quantize_pmf(np.array([1e-20, 0.5, 0.5 - 1e-9, 0.0]))
     assert counts.min() >= 1 and counts.sum() == 2**PMF_PRECISION
+
+
+def test_collapsed_hyper_channel_still_codes():
+    """A factorized-prior channel whose density collapsed onto 0 (seen in training) gets a
+    table of at least {-1, 0, 1}; other values escape. A one-entry table would be refused by
+    the range coder, and a model with such a channel could not be loaded."""
+    from openjai.codec.entropy import FactorizedPrior
+
+    prior = FactorizedPrior(2)
+    with torch.no_grad():  # an extremely steep cumulative centred on 0: all mass in the bin of 0
+        for name, p in prior.named_parameters():
+            p.fill_(5.0 if name.startswith("matrices") else 0.0)
+    tables = prior.build_tables()
+    assert min(len(t.counts) for t in tables) >= 3
+    ts = TableSet(tables)
+    values = np.array([0, 0, 1, -1, 7, -300, 0, 2])
+    index = np.array([0, 1, 0, 1, 0, 1, 1, 0])
+    data, esc = encode_symbols(values, index, ts)
+    np.testing.assert_array_equal(decode_symbols(data, esc, index, ts), values)

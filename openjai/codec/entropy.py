@@ -104,7 +104,10 @@ class FactorizedPrior(nn.Module):
             cdf = cdf_hi[c].numpy()
             lo = int(np.searchsorted(cdf, tail))  # first bin whose upper cdf exceeds the tail
             hi = int(np.searchsorted(cdf, 1.0 - tail))
-            lo, hi = min(lo, max_abs), max(hi, max_abs)  # always include 0
+            # always include -1, 0 and 1: a channel the training collapsed onto 0 still needs a
+            # two-sided table (its end bins escape any other value), and the range coder
+            # cannot represent a one-symbol distribution
+            lo, hi = min(lo, max_abs - 1), max(hi, max_abs + 1)
             cdf_ext = np.concatenate([[0.0], cdf[lo : hi + 1]])
             cdf_ext[-1] = 1.0
             pmf = np.diff(cdf_ext)
