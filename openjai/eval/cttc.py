@@ -7,7 +7,8 @@ results.csv (existing rows) ──▶ done (image, codec, target) ──▶ jobs
 
 one job, in a worker (torch threads = 1):
   image.load(path).rgb ─┬─ for each target:  match_rate(codec, img, target)     (ratematch rule)
-                        │                    re-encode the chosen param, timed   → encode_s
+                        │                    wall time of the chosen param's encode → encode_s
+                        │                      (memoised; re-encoded only for codecs with clear_cache)
                         │                    decode the chosen bytes, timed       → decode_s
                         │                    compute_all(original, decoded)       → metric columns
                         └─ encodes are memoised by parameter across the job's targets
@@ -30,10 +31,13 @@ CSV columns (header fixed when the file is created)::
 a metric that cannot be computed for an image (``MetricError``) is an empty cell, which the
 report treats as missing. ``reached`` is ``True``/``False`` as returned by ``match_rate``: an
 unreached row is still written (with its real bpp and metrics), and the report excludes it.
-``encode_s`` is the wall time of one clean re-encode of the chosen parameter (an adapter's
-analysis cache, if any, is cleared first); ``decode_s`` that of the decode whose output the
-metrics were computed on. Times are per worker process with one torch thread, on whatever
-else the machine runs: compare them only within one run.
+``encode_s`` is the wall time of one encode of the chosen parameter: the one the rate search
+made (the memo records the time of every encode it performs), except for a codec with a
+``clear_cache`` method (the openjai adapter caches its analysis transform between encodes, so
+its search encodes are not honestly timed), which is cleared and re-encoded once, timed;
+``decode_s`` is that of the decode whose output the metrics were computed on. Times are per
+worker process with one torch thread, on whatever else the machine runs: compare them only
+within one run.
 
 Resuming: rows already in the CSV (same image, codec and target) are skipped, so rerunning the
 same command completes an interrupted run, and adding a codec or a rate adds only its rows.
@@ -245,7 +249,9 @@ class Job:
 
 class _MemoCodec:
     """Memoises encodes by parameter within one job: the rate searches of the job's targets share
-    their probes (both ends of the range, and any parameter tried before)."""
+    their probes (both ends of the range, and any parameter tried before). ``times`` holds the
+    wall time (s) of the latest encode performed for each parameter (kept even when the bytes
+    do not fit in the memo)."""
 
     def __init__(self, codec: Codec, max_bytes: int = _MEMO_BYTES) -> None:
         self.codec = codec
@@ -253,12 +259,15 @@ class _MemoCodec:
         self.param_range = codec.param_range
         self._memo: dict[float, bytes] = {}
         self._room = max_bytes
+        self.times: dict[float, float] = {}
 
     def encode(self, img: np.ndarray, param: float) -> bytes:
         key = float(param)
         data = self._memo.get(key)
         if data is None:
+            t0 = time.perf_counter()
             data = self.codec.encode(img, param)
+            self.times[key] = time.perf_counter() - t0
             if len(data) <= self._room:
                 self._memo[key] = data
                 self._room -= len(data)
@@ -305,11 +314,13 @@ def run_job(job: Job) -> list[dict[str, str]]:
     rows: list[dict[str, str]] = []
     for target in job.targets:
         point = match_rate(memo, img, target, job.tolerance)
-        if callable(clear):
+        if callable(clear):  # a cached analysis makes the search's times dishonest: clean re-encode
             clear()
-        t0 = time.perf_counter()
-        codec.encode(img, point.param)
-        encode_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            codec.encode(img, point.param)
+            encode_s = time.perf_counter() - t0
+        else:  # the search encoded this parameter (through the memo), which timed it
+            encode_s = memo.times[float(point.param)]
         t0 = time.perf_counter()
         decoded = codec.decode(point.bytes)
         decode_s = time.perf_counter() - t0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +20,8 @@ from openjai.bpp import bits_per_pixel
 from openjai.errors import DataError, RateControlError
 from openjai.cli import main as cli_main
 from openjai.eval.anchors import JPEG, WebP
-from openjai.eval.cttc import BASE_COLUMNS, CODECS, parse_rates, run_cttc
+from openjai.eval.anchors.base import ParamRange
+from openjai.eval.cttc import BASE_COLUMNS, CODECS, Job, parse_rates, run_cttc, run_job
 from openjai.eval.openjai_codec import OpenJAICodec
 from openjai.eval.report import load_results
 
@@ -221,3 +223,48 @@ def test_cli_run_and_report(data_dir, tmp_path, capsys):
     assert (out / "results.csv").read_bytes() == csv_before
     assert cli_main(["eval", "--codecs", "jpeg", "--out", str(out)]) == 1
     assert "--data" in capsys.readouterr().err
+
+
+class _SleepyCodec:
+    """Fake codec: ``param`` bytes (rate grows with param), each encode sleeps 10 ms and is counted."""
+
+    name = "sleepy"
+    param_range = ParamRange(low=1, high=400, increasing=True, integer=True)
+
+    def __init__(self) -> None:
+        self.encodes: list[float] = []
+
+    def encode(self, img, param):
+        self.encodes.append(float(param))
+        time.sleep(0.01)
+        return bytes(int(param))
+
+    def decode(self, data):
+        return np.full((H, W, 3), 128 + len(data) % 2, np.uint8)
+
+
+class _CachingSleepyCodec(_SleepyCodec):
+    """Has ``clear_cache`` (as the openjai adapter does): its times need a clean re-encode."""
+
+    def clear_cache(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("cls", [_SleepyCodec, _CachingSleepyCodec])
+def test_encode_time_reuses_the_search_encode(cls, data_dir):
+    codecs: list[_SleepyCodec] = []
+
+    def factory():
+        codecs.append(cls())
+        return codecs[-1]
+
+    targets = (0.25, 0.5, 1.0)
+    job = Job("img0.png", str(data_dir / "img0.png"), "sleepy", targets, ("psnr_rgb",), factory=factory)
+    rows = run_job(job)
+    (codec,) = codecs
+    distinct = len(set(codec.encodes))
+    extra = len(targets) if cls is _CachingSleepyCodec else 0  # one timed re-encode per target
+    assert len(codec.encodes) == distinct + extra
+    for r, t in zip(rows, targets):
+        assert r["reached"] == "True" and float(r["bpp"]) <= t
+        assert 0.01 <= float(r["encode_s"]) < 1.0  # the sleep is inside the timed encode

@@ -509,3 +509,64 @@ def test_piq_loader_leaves_no_stub_package() -> None:
     M.iw_ssim(ref, dist)
     piq = sys.modules.get("piq")
     assert piq is None or hasattr(piq, "__version__")  # absent, or the real, initialised package
+
+
+# --------------------------------------------------------------------------------------------
+# Fast float64 convolution used under piq's VIF-P and IW-SSIM
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("c, kh, kw", [(1, 17, 17), (1, 1, 5), (1, 5, 1), (3, 3, 3), (2, 11, 11)])
+def test_conv2d_f64_matches_torch(c: int, kh: int, kw: int) -> None:
+    from openjai.eval.metrics.piq_metrics import conv2d_f64
+
+    g = torch.Generator().manual_seed(c * 100 + kh * 10 + kw)
+    x = torch.rand(2, c, 40, 37, generator=g, dtype=torch.float64) * 255
+    w = torch.rand(c, 1, kh, kw, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(conv2d_f64(x, w, groups=c), torch.nn.functional.conv2d(x, w, groups=c),
+                               rtol=1e-14, atol=1e-12)
+
+
+def test_conv2d_f64_falls_back_to_torch() -> None:
+    from openjai.eval.metrics.piq_metrics import conv2d_f64
+
+    F = torch.nn.functional
+    x = torch.rand(1, 2, 20, 20, dtype=torch.float64)
+    w = torch.rand(2, 1, 3, 3, dtype=torch.float64)
+    w_full = torch.rand(4, 2, 3, 3, dtype=torch.float64)
+    assert torch.equal(conv2d_f64(x, w, padding=1, groups=2), F.conv2d(x, w, padding=1, groups=2))
+    assert torch.equal(conv2d_f64(x, w, stride=2, groups=2), F.conv2d(x, w, stride=2, groups=2))
+    assert torch.equal(conv2d_f64(x, w_full), F.conv2d(x, w_full))  # not depthwise
+    assert torch.equal(conv2d_f64(x.float(), w.float(), groups=2), F.conv2d(x.float(), w.float(), groups=2))
+    with pytest.raises(RuntimeError):  # kernel larger than the input: torch's own error
+        conv2d_f64(x[..., :2, :2], w, groups=2)
+
+
+@pytest.mark.parametrize("pair", ["noise", "blur3", "small"])
+def test_vif_p_and_iw_ssim_unchanged_by_fast_conv(pair: str) -> None:
+    """The piq modules with their own F.conv2d give the same values as with conv2d_f64."""
+    from openjai.eval.metrics.piq_metrics import load_piq
+
+    ref, dist = PAIRS[pair]
+    fast = {"vif_p": M.vif_p(ref, dist), "iw_ssim": M.iw_ssim(ref, dist)}
+    mods = [load_piq("vif"), load_piq("iw_ssim")]
+    saved = [m.F for m in mods]
+    assert all(f is not torch.nn.functional for f in saved)  # the fast F is in place
+    try:
+        for m in mods:
+            m.F = torch.nn.functional
+        vif = mods[0]
+        r = M.piq_metrics.plane_tensor(rgb_to_ycbcr(ref)[..., 0])
+        d = M.piq_metrics.plane_tensor(rgb_to_ycbcr(dist)[..., 0])
+        r_vif = M.piq_metrics.pad_to_min_size(r, 64)
+        d_vif = M.piq_metrics.pad_to_min_size(d, 64)
+        with torch.no_grad():
+            slow_vif = float(vif.vif_p(d_vif, r_vif, data_range=1.0))
+            r_iw = M.piq_metrics.pad_to_min_size(r * 255.0, 256)
+            d_iw = M.piq_metrics.pad_to_min_size(d * 255.0, 256)
+            slow_iw = float(mods[1].information_weighted_ssim(d_iw, r_iw, data_range=255.0))
+    finally:
+        for m, f in zip(mods, saved):
+            m.F = f
+    assert fast["vif_p"] == pytest.approx(slow_vif, rel=1e-12)
+    assert fast["iw_ssim"] == pytest.approx(slow_iw, rel=1e-12)

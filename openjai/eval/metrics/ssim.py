@@ -18,7 +18,8 @@ reference software, classes ``MSSSIMTorch`` and ``IWSSIM``):
   weights come from the reference). Images smaller than 256 px per side are zero-padded at
   the bottom/right to 256, as the VM does.
 
-Computation in float64 on the CPU.
+Computation in float64 on the CPU (IW-SSIM's filters through
+:func:`~openjai.eval.metrics.piq_metrics.conv2d_f64`, see there).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import torch
 
 from openjai.errors import MetricError, ToolMissingError
 from openjai.eval.metrics.colour import CTTC_INTERNAL_BITS, PreparedPair
-from openjai.eval.metrics.piq_metrics import load_piq, pad_to_min_size, plane_tensor
+from openjai.eval.metrics.piq_metrics import load_piq_fast_conv, pad_to_min_size, plane_tensor
 
 MS_SSIM_MIN_SIZE = 164
 IW_SSIM_MIN_SIZE = 256
@@ -54,7 +55,7 @@ def _ms_ssim(p: PreparedPair) -> float:
 
 
 def _iw_ssim(p: PreparedPair) -> float:
-    iw = load_piq("iw_ssim")
+    iw = load_piq_fast_conv("iw_ssim")
     ref = pad_to_min_size(plane_tensor(p.ycbcr_ref[..., 0] * 255.0), IW_SSIM_MIN_SIZE)
     dist = pad_to_min_size(plane_tensor(p.ycbcr_dist[..., 0] * 255.0), IW_SSIM_MIN_SIZE)
     with torch.no_grad():
