@@ -12,8 +12,8 @@ Settings
       GOPSize=1). Without it VVenC uses its random-access GOP and writes 24+24 unused
       reference-picture lists into the SPS (SPS 165 instead of 58 bytes); pixels and slice
       bits are practically the same (measured: ±0.3 % rate, ±0.01 dB) and it is ~1.5× faster.
-    * Constant QP ``Q`` (integer 1–63, the rate parameter; larger = fewer bits; QP 0 fails on
-      some photos, see ``VVC.param_range``).
+    * Constant QP ``Q`` (integer 12–63, the rate parameter; larger = fewer bits; lower QPs
+      fail on some photos, see ``VVC.param_range``).
     * ``-qpa 0``: VVenC's perceptual QP adaptation (on by default) is switched off, so the
       encoder optimises plain squared error like VTM.
     * ``-preset medium`` (VVenC's default; ~3–6 s per 768×512 picture per QP on this machine).
@@ -71,10 +71,11 @@ class VVC(FfmpegVideoAnchor):
     """VVenC all-intra VVC at constant QP, 10-bit 4:2:0, ``-qpa 0``."""
 
     name = "vvc"
-    # QP 0 is left out: VVenC (through ffmpeg 9's libvvenc) fails to encode some photos at
-    # QP 0 ("Error submitting video frame", exit 187; 7 of the 23 val photos) while QP 1 works;
-    # the CTTC's top rate (2 bpp) needs QP >= ~3 anyway
-    param_range = ParamRange(low=1, high=63, increasing=False, integer=True)
+    # QPs below 12 are left out: ffmpeg 9's libvvenc fails on detailed photos at very low QP
+    # ("Error submitting video frame", exit 187): at QP 0 on 7 of the 23 val photos, on one
+    # (dpst_tar10, 700×393) at QP ≤ 4 while QP 6 gives 7.4 bpp. QP 12 is still ~5.7 bpp there,
+    # far above the CTTC's top target (2 bpp)
+    param_range = ParamRange(low=12, high=63, increasing=False, integer=True)
     demuxer = "vvc"
     decoder = "vvc"
     encoder = "libvvenc"
