@@ -62,7 +62,8 @@ class ScaleDecoder(nn.Module):
         Always float32, also under a bfloat16 autocast: the fake quantization needs exact
         multiples of 2^-14, which bfloat16's 8-bit mantissa cannot hold.
         """
-        with torch.autocast(z_hat.device.type, enabled=False):
+        autocast_device = "cuda" if z_hat.device.type == "cuda" else "cpu"  # also for "meta" tensors
+        with torch.autocast(autocast_device, enabled=False):
             return self._forward(z_hat.float())
 
     def _forward(self, z_hat: torch.Tensor) -> torch.Tensor:
