@@ -94,11 +94,10 @@ def _refine_tile(model, x, y, mu, sigma, inv_gain, weight, rows, cols, iteration
     wr0, wr1, wc0, wc1 = max(0, r0 - HALO), min(h, r1 + HALO), max(0, c0 - HALO), min(w, c1 + HALO)
     win = (..., slice(wr0, wr1), slice(wc0, wc1))
     tile = (..., slice(r0 - wr0, r1 - wr0), slice(c0 - wc0, c1 - wc0))
-    # distortion region, relative to the window's pixels
-    dr0, dr1 = max(wr0, r0 - REACH) - wr0, min(wr1, r1 + REACH) - wr0
-    dc0, dc1 = max(wc0, c0 - REACH) - wc0, min(wc1, c1 + REACH) - wc0
-    target = x[..., wr0 * STEP : wr1 * STEP, wc0 * STEP : wc1 * STEP].float() / 255.0
-    target = target[..., dr0 * STEP : dr1 * STEP, dc0 * STEP : dc1 * STEP]
+    # distortion region (latent rows/columns whose pixels count), and its pixels in the window
+    dr0, dr1, dc0, dc1 = max(wr0, r0 - REACH), min(wr1, r1 + REACH), max(wc0, c0 - REACH), min(wc1, c1 + REACH)
+    target = x[..., dr0 * STEP : dr1 * STEP, dc0 * STEP : dc1 * STEP].float() / 255.0
+    pixels = (..., slice((dr0 - wr0) * STEP, (dr1 - wr0) * STEP), slice((dc0 - wc0) * STEP, (dc1 - wc0) * STEP))
     fixed, mu_w, sigma_t = y[win].detach(), mu[win], sigma[win][tile]
     v = fixed[tile].clone().requires_grad_(True)
     opt = torch.optim.Adam([v], lr=LEARNING_RATE)
@@ -109,7 +108,7 @@ def _refine_tile(model, x, y, mu, sigma, inv_gain, weight, rows, cols, iteration
         y_w[tile] = v
         r = ste_round(y_w - mu_w)
         x_hat = model.g_s((r + mu_w) * inv_gain).clamp(0, 1)
-        sse = ((x_hat[..., dr0 * STEP : dr1 * STEP, dc0 * STEP : dc1 * STEP] - target) ** 2).sum()
+        sse = ((x_hat[pixels] - target) ** 2).sum()
         bits = -torch.log2(gaussian_likelihood(r[tile].detach(), sigma_t)).sum().item()
         cost = weight * sse.item() + bits
         if cost < best_cost:
