@@ -10,8 +10,9 @@ import torch
 
 import openjai
 from openjai.codec import refine
-from openjai.codec.coder import Encoder, _mean, _padded_uint8, _sigma_index
+from openjai.codec.coder import Encoder, _hyper_t, _mean, _padded_uint8, _sigma_index
 from openjai.codec.container import ColourMode
+from openjai.codec.scale_decoder import ACT_BITS
 from openjai.codec.entropy import gaussian_likelihood
 from openjai.errors import OpenJAIError
 
@@ -35,9 +36,9 @@ def _latents(lc, rgb, beta):
     with torch.no_grad():
         y = model.g_a(x.float() / 255.0) * model.gain(torch.tensor([beta]))
         z_hat = torch.round(model.h_a(y)).to(torch.int32)
-        k = _sigma_index(lc, z_hat)
+        t_fixed = _hyper_t(lc, z_hat)
         mu = _mean(lc, z_hat)
-    return x, y, mu, k
+    return x, y, mu, _sigma_index(lc, t_fixed), t_fixed.float() / 2**ACT_BITS
 
 
 @pytest.mark.parametrize("tile", [refine.TILE, 2])
@@ -47,13 +48,13 @@ def test_refinement_lowers_estimated_cost(shipped, sample_rgb, monkeypatch, tile
     monkeypatch.setattr(refine, "TILE", tile)
     rgb = sample_rgb[:96, :160]
     beta = 4.0
-    x, y, mu, k = _latents(shipped, rgb, beta)
+    x, y, mu, k, t = _latents(shipped, rgb, beta)
     before = _estimated_cost(shipped, x, y, mu, k, beta)
-    refined = refine.refine_latents(shipped.model, x, y, mu, k, beta, iterations=10)
+    refined = refine.refine_latents(shipped.model, x, y, mu, t, beta, iterations=10)
     after = _estimated_cost(shipped, x, refined, mu, k, beta)
     assert refined.shape == y.shape and not refined.requires_grad
     assert after < before * 0.999
-    assert torch.equal(refine.refine_latents(shipped.model, x, y, mu, k, beta, iterations=0), y)
+    assert torch.equal(refine.refine_latents(shipped.model, x, y, mu, t, beta, iterations=0), y)
 
 
 def test_effort_stream_decodes_with_unchanged_decoder(shipped, sample_rgb):

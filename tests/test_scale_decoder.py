@@ -48,13 +48,14 @@ def test_exact_at_extreme_inputs(shipped):
 
 
 def test_training_path_agrees_with_integer_path(shipped):
-    """The fake-quantized float forward used in training predicts the coded index (up to rounding ties)."""
+    """The fake-quantized float forward used in training rounds like the integer path, so it
+    predicts the coded index (up to float32 accumulation)."""
     net = shipped.model.h_scale
-    z = torch.randint(-3, 4, (1, shipped.model.cfg.hyper_channels, 4, 4))
+    z = torch.randint(-3, 4, (1, shipped.model.cfg.hyper_channels, 4, 4), generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         t = net.index_from_t(net(z.float())).long()
     agree = (t == net.sigma_index(z)).float().mean().item()
-    assert agree > 0.99
+    assert agree > 0.999
 
 
 def test_mixed_precision_training_forward(shipped):

@@ -63,4 +63,4 @@ def test_train_cli_widens_a_warm_start(tmp_path, tiny_weights):
     model, step = load_model_from_checkpoint(run / "checkpoint.safetensors")
     assert step == 2 and (model.cfg.channels, model.cfg.latent_channels) == (12, 24)
     r = subprocess.run(cmd[:3] + [str(tmp_path / "run2"), "--widen", "12", "24"], capture_output=True, text=True)
-    assert r.returncode != 0 and "--widen needs --init" in r.stderr
+    assert r.returncode != 0 and "need --init" in r.stderr

@@ -8,6 +8,10 @@
 
 Everything that decides *which* symbols are decoded (ẑ, k, r) is integer and computed on
 the CPU; only μ and g_s are float and may run on any device.
+
+A checkerboard-context model (context.py) codes section Y in two passes: first the anchors
+with the hyper decoders' μ and k, then the non-anchors with μ and k that also depend on the
+decoded anchors.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import torch
 
 from ..errors import BitstreamError
 from . import container
-from .coding import MAX_ESCAPE, decode_symbols, encode_symbols
+from .coding import MAX_ESCAPE, SymbolDecoder, SymbolEncoder, decode_symbols, encode_symbols
 from .container import ColourMode, Header, Section, Stream
+from .context import T_HIGH, T_LOW, anchor_mask
 from .refine import EFFORT_ITERATIONS, check_effort, refine_latents
-from .scale_decoder import Z_LIMIT
-from .tiling import ANALYSIS, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
+from .scale_decoder import ACT_BITS, Z_LIMIT
+from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
 from .weights import LoadedCodec
 
 PAD = 64
@@ -51,13 +56,39 @@ def _padded_uint8(rgb: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(padded.transpose(2, 0, 1)))[None]
 
 
-def _sigma_index(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
-    """Exact σ-index, tiled (identical integers for any tiling); uint8 to save memory."""
-    return apply_tiled(lambda t: lc.model.h_scale.sigma_index(t).to(torch.uint8), z_hat, HYPER_SYNTHESIS)
+def _hyper_t(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
+    """Exact fixed-point t of h_σ (int16, clamped to [T_LOW, T_HIGH]), tiled (identical
+    integers for any tiling). The clamp changes no σ-index: the index range lies inside."""
+    lo, hi = T_LOW * 2**ACT_BITS, T_HIGH * 2**ACT_BITS
+    return apply_tiled(
+        lambda t: torch.clamp(lc.model.h_scale.fixed_t(t), lo, hi).to(torch.int16), z_hat, HYPER_SYNTHESIS
+    )
+
+
+def _sigma_index(lc: LoadedCodec, t_fixed: torch.Tensor) -> torch.Tensor:
+    """σ-index (uint8, to save memory) of a fixed-point t."""
+    return lc.model.h_scale.index_from_fixed(t_fixed.double()).to(torch.uint8)
 
 
 def _mean(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
     return apply_tiled(lambda t: lc.model.h_mean(t.float()), z_hat, HYPER_SYNTHESIS)
+
+
+def _context_parameters(
+    lc: LoadedCodec, r: torch.Tensor, mu: torch.Tensor, t_fixed: torch.Tensor, anchors: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """μ (float, on mu's device) and σ-index (uint8) of every latent of a checkerboard model,
+    from the anchors' residuals ``r`` (int32, zero at non-anchors) and the hyper μ and t."""
+    ctx = lc.model.context
+    r_anchors = torch.where(anchors, r, 0)
+    mu_ctx = apply_tiled(ctx.mean_offset, torch.where(anchors.to(mu.device), r_anchors.to(mu.device) + mu, 0.0), CONTEXT)
+    t_ctx = apply_tiled(lambda t: ctx.fixed_scale_offset(t).to(torch.int32), r_anchors, CONTEXT)
+    k = _sigma_index(lc, torch.where(anchors, t_fixed.to(torch.int32), t_fixed.to(torch.int32) + t_ctx))
+    return torch.where(anchors.to(mu.device), mu, mu + mu_ctx), k
+
+
+def _residual(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
+    return torch.clamp(torch.round(y - mu), -R_LIMIT, R_LIMIT).to(torch.int32)
 
 
 @dataclass
@@ -100,17 +131,25 @@ class Encoder:
         y = self.y * model.gain(torch.tensor([beta]))
         z = apply_tiled(model.h_a, y, HYPER_ANALYSIS)
         z_hat = torch.clamp(torch.round(z), -Z_LIMIT, Z_LIMIT).to(torch.int32)
-        k = _sigma_index(lc, z_hat)
+        t_fixed = _hyper_t(lc, z_hat)
         mu = _mean(lc, z_hat)
         if self.iterations:
             with torch.enable_grad():
-                y = refine_latents(model, self.x, y, mu, k, beta, self.iterations)
-        y -= mu
-        r = torch.clamp(torch.round(y), -R_LIMIT, R_LIMIT).to(torch.int32)
+                y = refine_latents(model, self.x, y, mu, t_fixed.float() / 2**ACT_BITS, beta, self.iterations)
+        y_coder = SymbolEncoder(lc.y_tables)
+        if model.context is None:
+            y_coder.encode(_residual(y, mu).numpy(), _sigma_index(lc, t_fixed).numpy())
+        else:
+            anchors = anchor_mask(*y.shape[-2:]).expand_as(y)
+            r = _residual(y, mu)  # final at the anchors, whose μ the context does not change
+            mu, k = _context_parameters(lc, r, mu, t_fixed, anchors)
+            r = torch.where(anchors, r, _residual(y, mu))
+            y_coder.encode(r[anchors].numpy(), k[anchors].numpy())
+            y_coder.encode(r[~anchors].numpy(), k[~anchors].numpy())
         del y
         z_channel = torch.arange(z_hat.shape[1]).view(1, -1, 1, 1).expand_as(z_hat)
         z_data, z_esc = encode_symbols(z_hat.numpy(), z_channel.numpy(), lc.z_tables)
-        y_data, y_esc = encode_symbols(r.numpy(), k.numpy(), lc.y_tables)
+        y_data, y_esc = y_coder.finish()
         sections = {Section.Z: z_data, Section.Z_ESCAPES: z_esc, Section.Y: y_data, Section.Y_ESCAPES: y_esc}
         if self.alpha_section is not None:
             sections[Section.ALPHA] = self.alpha_section
@@ -129,17 +168,30 @@ def decode_latents(lc: LoadedCodec, stream: Stream, device: str | torch.device =
     if np.abs(z).max() > Z_LIMIT:
         raise BitstreamError("hyper-latent value beyond the allowed range")
     z_hat = torch.from_numpy(z.reshape(z_shape))
-    k = _sigma_index(lc, z_hat)
-    r = decode_symbols(stream.sections[Section.Y], stream.sections[Section.Y_ESCAPES], k.numpy(), lc.y_tables)
-    if np.abs(r).max() > R_LIMIT:
-        raise BitstreamError("latent residual beyond the allowed range")
-    r = torch.from_numpy(r.reshape(y_shape))
+    t_fixed = _hyper_t(lc, z_hat)
+    k = _sigma_index(lc, t_fixed)
+    y_decoder = SymbolDecoder(stream.sections[Section.Y], stream.sections[Section.Y_ESCAPES], lc.y_tables)
     with torch.no_grad():
         model.to(device)
-        y_hat = _mean(lc, z_hat.to(device))
-        y_hat += r.to(device)
+        mu = _mean(lc, z_hat.to(device))
+        if model.context is None:
+            r = _checked_residual(y_decoder.decode(k.numpy())).reshape(y_shape)
+        else:
+            anchors = anchor_mask(y_shape[-2], y_shape[-1]).expand(y_shape)
+            r = torch.zeros(y_shape, dtype=torch.int32)
+            r[anchors] = _checked_residual(y_decoder.decode(k[anchors].numpy()))
+            mu, k = _context_parameters(lc, r, mu, t_fixed, anchors)
+            r[~anchors] = _checked_residual(y_decoder.decode(k[~anchors].numpy()))
+        y_decoder.finish()
+        y_hat = mu + r.to(device)
         y_hat *= model.inverse_gain(torch.tensor([h.rate], device=device))
     return DecodedLatents(h, z_hat, k, r, y_hat)
+
+
+def _checked_residual(r: np.ndarray) -> torch.Tensor:
+    if r.size and np.abs(r).max() > R_LIMIT:
+        raise BitstreamError("latent residual beyond the allowed range")
+    return torch.from_numpy(r)
 
 
 def reconstruct(lc: LoadedCodec, latents: DecodedLatents) -> np.ndarray:

@@ -44,62 +44,104 @@ def _groups(index: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
     return order, starts
 
 
+class SymbolEncoder:
+    """Codes several passes of symbols into one range-coded string and one escape string.
+
+    A pass is coded grouped by table (see module docstring); passes follow each other, so a
+    decoder may compute the table indices of a pass from the values of the passes before it.
+    """
+
+    def __init__(self, tables: TableSet) -> None:
+        self.tables = tables
+        self._encoder = constriction.stream.queue.RangeEncoder()
+        self._escapes = bytearray()
+
+    def encode(self, values: np.ndarray, index: np.ndarray) -> None:
+        """Code int ``values`` with table ``index`` per value (same shapes)."""
+        values = np.asarray(values).ravel()
+        index = np.asarray(index).ravel()
+        tables = self.tables
+        order, starts = _groups(index, len(tables))
+        for k in range(len(tables)):
+            if starts[k] == starts[k + 1]:
+                continue
+            table = tables.tables[k]
+            n = len(table.counts)
+            v = values[order[starts[k] : starts[k + 1]]]
+            sym = np.clip(v - table.offset, 0, n - 1)
+            edge = (sym == 0) | (sym == n - 1)
+            if edge.any():
+                excess = np.where(sym[edge] == 0, table.offset - v[edge], v[edge] - (table.offset + n - 1))
+                if excess.max() > MAX_ESCAPE:
+                    raise ValueError(f"symbol magnitude beyond the coder's limit ({MAX_ESCAPE})")
+                for e in excess.tolist():
+                    _write_varint(self._escapes, e)
+            self._encoder.encode(sym.astype(np.int32), tables._models[k])
+
+    def finish(self) -> tuple[bytes, bytes]:
+        """(range-coded bytes, escapes)."""
+        return self._encoder.get_compressed().astype("<u4").tobytes(), bytes(self._escapes)
+
+
+class SymbolDecoder:
+    """Inverse of ``SymbolEncoder``: one ``decode`` per pass, then ``finish``.
+
+    Raises BitstreamError on malformed input.
+    """
+
+    def __init__(self, data: bytes, escapes: bytes, tables: TableSet) -> None:
+        if len(data) % 4:
+            raise BitstreamError("entropy-coded section length is not a multiple of 4 bytes")
+        self.tables = tables
+        words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
+        self._decoder = constriction.stream.queue.RangeDecoder(words)
+        self._reader = _VarintReader(escapes)
+
+    def decode(self, index: np.ndarray) -> np.ndarray:
+        """int32 values of one pass, one per entry of ``index`` (flattened)."""
+        tables = self.tables
+        index = np.asarray(index).ravel()
+        order, starts = _groups(index, len(tables))
+        out = np.empty(index.size, dtype=np.int32)
+        for k in range(len(tables)):
+            count = int(starts[k + 1] - starts[k])
+            if count == 0:
+                continue
+            table = tables.tables[k]
+            n = len(table.counts)
+            try:
+                sym = np.asarray(self._decoder.decode(tables._models[k], count), dtype=np.int64)
+            except AssertionError as e:  # constriction's report of data no encoder could produce
+                raise BitstreamError(f"entropy-coded section is corrupted ({e})") from None
+            v = sym + table.offset
+            low, high = np.flatnonzero(sym == 0), np.flatnonzero(sym == n - 1)
+            if low.size or high.size:
+                # escapes were written in coding order: merge both edges by position
+                pos = np.sort(np.concatenate([low, high]))
+                for p in pos.tolist():
+                    e = self._reader.read()
+                    v[p] = table.offset - e if sym[p] == 0 else v[p] + e
+            out[order[starts[k] : starts[k + 1]]] = v
+        return out
+
+    def finish(self) -> None:
+        """Check that the escape section held nothing more."""
+        if not self._reader.done():
+            raise BitstreamError("escape section has trailing bytes")
+
+
 def encode_symbols(values: np.ndarray, index: np.ndarray, tables: TableSet) -> tuple[bytes, bytes]:
-    """Code int ``values`` with table ``index`` per value; returns (range-coded bytes, escapes)."""
-    values = np.asarray(values).ravel()
-    index = np.asarray(index).ravel()
-    order, starts = _groups(index, len(tables))
-    encoder = constriction.stream.queue.RangeEncoder()
-    escapes = bytearray()
-    for k in range(len(tables)):
-        if starts[k] == starts[k + 1]:
-            continue
-        table = tables.tables[k]
-        n = len(table.counts)
-        v = values[order[starts[k] : starts[k + 1]]]
-        sym = np.clip(v - table.offset, 0, n - 1)
-        edge = (sym == 0) | (sym == n - 1)
-        if edge.any():
-            excess = np.where(sym[edge] == 0, table.offset - v[edge], v[edge] - (table.offset + n - 1))
-            if excess.max() > MAX_ESCAPE:
-                raise ValueError(f"symbol magnitude beyond the coder's limit ({MAX_ESCAPE})")
-            for e in excess.tolist():
-                _write_varint(escapes, e)
-        encoder.encode(sym.astype(np.int32), tables._models[k])
-    return encoder.get_compressed().astype("<u4").tobytes(), bytes(escapes)
+    """One-pass ``SymbolEncoder``: (range-coded bytes, escapes)."""
+    encoder = SymbolEncoder(tables)
+    encoder.encode(values, index)
+    return encoder.finish()
 
 
 def decode_symbols(data: bytes, escapes: bytes, index: np.ndarray, tables: TableSet) -> np.ndarray:
     """Inverse of ``encode_symbols``; raises BitstreamError on malformed input."""
-    if len(data) % 4:
-        raise BitstreamError("entropy-coded section length is not a multiple of 4 bytes")
-    index = np.asarray(index).ravel()
-    order, starts = _groups(index, len(tables))
-    words = np.frombuffer(data, dtype="<u4").astype(np.uint32)
-    decoder = constriction.stream.queue.RangeDecoder(words)
-    out = np.empty(index.size, dtype=np.int32)
-    reader = _VarintReader(escapes)
-    for k in range(len(tables)):
-        count = int(starts[k + 1] - starts[k])
-        if count == 0:
-            continue
-        table = tables.tables[k]
-        n = len(table.counts)
-        try:
-            sym = np.asarray(decoder.decode(tables._models[k], count), dtype=np.int64)
-        except AssertionError as e:  # constriction's report of data no encoder could produce
-            raise BitstreamError(f"entropy-coded section is corrupted ({e})") from None
-        v = sym + table.offset
-        low, high = np.flatnonzero(sym == 0), np.flatnonzero(sym == n - 1)
-        if low.size or high.size:
-            # escapes were written in coding order: merge both edges by position
-            pos = np.sort(np.concatenate([low, high]))
-            for p in pos.tolist():
-                e = reader.read()
-                v[p] = table.offset - e if sym[p] == 0 else v[p] + e
-        out[order[starts[k] : starts[k + 1]]] = v
-    if not reader.done():
-        raise BitstreamError("escape section has trailing bytes")
+    decoder = SymbolDecoder(data, escapes, tables)
+    out = decoder.decode(index)
+    decoder.finish()
     return out
 
 

@@ -6,6 +6,8 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+CONTEXTS = ("none", "checkerboard")
+
 
 @dataclass(frozen=True)
 class CodecConfig:
@@ -24,9 +26,15 @@ class CodecConfig:
     scale_levels: int = 64
     scale_min: float = 0.11
     scale_max: float = 64.0
+    context: str = "none"  # "none" or "checkerboard" (context.py)
+    context_hidden: int = 64  # width of the checkerboard context networks
     lambdas: tuple[float, ...] = field(
         default_factory=lambda: tuple(round(0.00025 * (0.13 / 0.00025) ** (i / 7), 6) for i in range(8))
     )
+
+    def __post_init__(self) -> None:
+        if self.context not in CONTEXTS:
+            raise ValueError(f"context must be one of {CONTEXTS}, got {self.context!r}")
 
     @property
     def levels(self) -> int:

@@ -4,6 +4,9 @@
                                                    └─h_σ (integer-exact)▶ σ-index k
     r = round(y' - μ) coded with table[k];  ŷ = (r + μ) × inverse_gain(β) ─g_s─▶ x̂
 
+With ``cfg.context == "checkerboard"`` the μ and k of half the latents (the non-anchors) also
+depend on the already decoded other half (context.py).
+
 Papers: Ballé et al. 2018 (hyperprior), Minnen et al. 2018 (mean-scale), Cui et al. 2021
 (gain units), Minnen & Singh 2020 (mixed quantization: noise for the rate term, straight-
 through rounding for the decoder input).
@@ -19,6 +22,7 @@ import torch
 from torch import nn
 
 from .config import CodecConfig
+from .context import CheckerboardContext
 from .entropy import FactorizedPrior, ScaleTable, gaussian_likelihood, ste_round
 from .layers import GainUnit
 from .scale_decoder import ScaleDecoder
@@ -50,10 +54,18 @@ class Codec(nn.Module):
         init = torch.tensor(cfg.init_log_gains())
         self.gain = GainUnit(cfg.levels, cfg.latent_channels, init)
         self.inverse_gain = GainUnit(cfg.levels, cfg.latent_channels, -init)
+        self.context = CheckerboardContext(cfg.latent_channels, cfg.context_hidden) if cfg.context != "none" else None
 
     def hyper(self, z_hat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """μ (float) and the continuous σ-index t from ẑ (training path)."""
         return self.h_mean(z_hat), self.h_scale(z_hat)
+
+    def latent_parameters(
+        self, y: torch.Tensor, mu: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """μ and t of every latent given the gained latent y and the hyper decoders' μ and t
+        (differentiable; the identity without a context model)."""
+        return (mu, t) if self.context is None else self.context(y, mu, t)
 
     def forward(self, x: torch.Tensor, beta: torch.Tensor) -> ForwardResult:
         """x: (B, 3, H, W) in [0, 1], H and W multiples of 64; beta: (B,) rate parameter.
@@ -67,7 +79,7 @@ class Codec(nn.Module):
         z_lik = self.prior.likelihood(z + torch.empty_like(z).uniform_(-0.5, 0.5))
         z_hat = ste_round(z)
         mu, t = self.hyper(z_hat)
-        mu = mu.float()
+        mu, t = self.latent_parameters(y, mu.float(), t)
         sigma = self.scales.scale(self.h_scale.index_from_t(t))
         noisy = y - mu + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_lik = gaussian_likelihood(noisy, sigma)

@@ -9,7 +9,8 @@ on the gained latent y' to lower the coded cost
     r = round(y' − μ),  ŷ = (r + μ) · inverse_gain(β)
 
 (the training loss in bits per image instead of per pixel). J is evaluated on the very
-symbols that will be coded and the best iterate per tile is kept, so refinement never raises
+symbols that will be coded (for a checkerboard-context model, with the context of the current
+iterate) and the best iterate per tile is kept, so refinement never raises
 the estimated cost. The step follows the gradient of a smooth surrogate: distortion with
 straight-through rounding, rate as the likelihood of the unrounded y' − μ (the rounded rate's
 straight-through gradient is too biased: measured, it raises J after a few steps), with a
@@ -34,8 +35,10 @@ from .model import Codec
 #: Adam iterations per tile for each ``--effort`` level (0 = no refinement)
 EFFORT_ITERATIONS: tuple[int, ...] = (0, 10, 20, 40)
 #: refined tile and halo, in latent positions (16 px each); the halo covers g_s's reach
+#: beyond REACH, plus the context's reach (context.REACH; even, so the checkerboard pattern
+#: of a window is the image's)
 TILE = 32
-HALO = 4
+HALO = 6
 #: pixels (in latent units) around a tile whose distortion the tile's latents change
 REACH = 2
 STEP = 16  # pixels per latent position
@@ -65,29 +68,29 @@ def refine_latents(
     x: torch.Tensor,
     y: torch.Tensor,
     mu: torch.Tensor,
-    sigma_index: torch.Tensor,
+    t: torch.Tensor,
     beta: float,
     iterations: int,
 ) -> torch.Tensor:
     """Refined gained latent y' (same shape as ``y``); see the module docstring.
 
-    x: (1, 3, H, W) uint8 padded image; y, mu: (1, M, H/16, W/16) float; sigma_index: its k.
+    x: (1, 3, H, W) uint8 padded image; y, mu, t: (1, M, H/16, W/16) float, mu and t from the
+    hyper decoders (t: the σ-index before rounding).
     """
     if iterations <= 0:
         return y
     out = y.clone()
-    sigma = model.scales.scale(sigma_index.float())
     inv_gain = model.inverse_gain(torch.tensor([beta])).detach()
     weight = lambda_at(model, beta) * 255.0**2 / 3.0
     h, w = y.shape[-2:]
     for t0 in range(0, h, TILE):
         for s0 in range(0, w, TILE):
-            _refine_tile(model, x, out, mu, sigma, inv_gain, weight, (t0, min(h, t0 + TILE)),
+            _refine_tile(model, x, out, mu, t, inv_gain, weight, (t0, min(h, t0 + TILE)),
                          (s0, min(w, s0 + TILE)), iterations)
     return out
 
 
-def _refine_tile(model, x, y, mu, sigma, inv_gain, weight, rows, cols, iterations) -> None:
+def _refine_tile(model, x, y, mu, t, inv_gain, weight, rows, cols, iterations) -> None:
     """Refine y[..., rows, cols] in place (window = tile + HALO, loss on tile + REACH)."""
     h, w = y.shape[-2:]
     (r0, r1), (c0, c1) = rows, cols
@@ -98,7 +101,7 @@ def _refine_tile(model, x, y, mu, sigma, inv_gain, weight, rows, cols, iteration
     dr0, dr1, dc0, dc1 = max(wr0, r0 - REACH), min(wr1, r1 + REACH), max(wc0, c0 - REACH), min(wc1, c1 + REACH)
     target = x[..., dr0 * STEP : dr1 * STEP, dc0 * STEP : dc1 * STEP].float() / 255.0
     pixels = (..., slice((dr0 - wr0) * STEP, (dr1 - wr0) * STEP), slice((dc0 - wc0) * STEP, (dc1 - wc0) * STEP))
-    fixed, mu_w, sigma_t = y[win].detach(), mu[win], sigma[win][tile]
+    fixed, mu_h, t_h = y[win].detach(), mu[win], t[win]
     v = fixed[tile].clone().requires_grad_(True)
     opt = torch.optim.Adam([v], lr=LEARNING_RATE)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, iterations)
@@ -106,10 +109,12 @@ def _refine_tile(model, x, y, mu, sigma, inv_gain, weight, rows, cols, iteration
     for it in range(iterations + 1):
         y_w = fixed.clone()
         y_w[tile] = v
+        mu_w, t_w = model.latent_parameters(y_w, mu_h, t_h)
+        sigma_t = model.scales.scale(model.h_scale.index_from_t(t_w[tile]))
         r = ste_round(y_w - mu_w)
         x_hat = model.g_s((r + mu_w) * inv_gain).clamp(0, 1)
         sse = ((x_hat[pixels] - target) ** 2).sum()
-        bits = -torch.log2(gaussian_likelihood(r[tile].detach(), sigma_t)).sum().item()
+        bits = -torch.log2(gaussian_likelihood(r[tile].detach(), sigma_t.detach())).sum().item()
         cost = weight * sse.item() + bits
         if cost < best_cost:
             best_cost, best = cost, v.detach().clone()

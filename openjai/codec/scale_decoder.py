@@ -35,7 +35,12 @@ WEIGHT_LIMIT = 16.0
 ACT_LIMIT = 2**20
 
 
-def _quant_weight(w: torch.Tensor) -> torch.Tensor:
+def ste_round_half_up(x: torch.Tensor) -> torch.Tensor:
+    """floor(x + 1/2) forward (the integer path's rounding, ``round_shift``), identity backward."""
+    return x + (torch.floor(x + 0.5) - x).detach()
+
+
+def quant_weight(w: torch.Tensor) -> torch.Tensor:
     w = torch.clamp(w, -WEIGHT_LIMIT, WEIGHT_LIMIT)
     return ste_round(w * 2**WEIGHT_BITS) / 2**WEIGHT_BITS
 
@@ -71,15 +76,16 @@ class ScaleDecoder(nn.Module):
         for i, conv in enumerate(self.convs):
             in_bits = 0 if i == 0 else ACT_BITS
             bias = ste_round(conv.bias * 2 ** (WEIGHT_BITS + in_bits)) / 2 ** (WEIGHT_BITS + in_bits)
-            x = F.conv2d(x, _quant_weight(conv.weight), bias, padding=1)
-            x = ste_round(x * 2**ACT_BITS) / 2**ACT_BITS
+            x = F.conv2d(x, quant_weight(conv.weight), bias, padding=1)
+            x = ste_round_half_up(x * 2**ACT_BITS) / 2**ACT_BITS
             if i < len(self.convs) - 1:
                 x = torch.clamp(F.pixel_shuffle(x, 2), 0, ACT_LIMIT / 2**ACT_BITS)
         return x
 
     def index_from_t(self, t: torch.Tensor) -> torch.Tensor:
-        """σ-index used for the training likelihood: rounded, clamped, straight-through."""
-        return ste_round(torch.clamp(t, 0, self.levels - 1))
+        """σ-index used for the training likelihood: clamped, rounded half up like the integer
+        path (``index_from_fixed``), straight-through."""
+        return ste_round_half_up(torch.clamp(t, 0, self.levels - 1))
 
     def integer_parameters(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """(weight, bias) per layer as integer-valued float64 tensors.
@@ -96,24 +102,35 @@ class ScaleDecoder(nn.Module):
         return params
 
     @torch.no_grad()
-    def sigma_index(self, z_hat: torch.Tensor) -> torch.Tensor:
-        """Exact σ-index (int64, shape (B, M, 4H, 4W)) from integer ẑ (B, Z, H, W), on CPU."""
+    def fixed_t(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """Exact t in fixed point (integers × 2^-ACT_BITS, float64, (B, M, 4H, 4W)) from integer ẑ, on CPU."""
         x = z_hat.detach().cpu().double()
         layers = self.integer_parameters()
         for i, (w, b) in enumerate(layers):
             in_bits = 0 if i == 0 else ACT_BITS
-            x = _exact_conv3x3(x, w, b)
-            shift = WEIGHT_BITS + in_bits - ACT_BITS
-            x = torch.floor((x + 2 ** (shift - 1)) / 2**shift)
+            x = round_shift(exact_conv(x, w, b), WEIGHT_BITS + in_bits - ACT_BITS)
             if i < len(layers) - 1:
                 x = torch.clamp(F.pixel_shuffle(x, 2), 0, ACT_LIMIT)
-        idx = torch.floor((x + 2 ** (ACT_BITS - 1)) / 2**ACT_BITS)
-        return torch.clamp(idx, 0, self.levels - 1).long()
+        return x
+
+    def index_from_fixed(self, t_fixed: torch.Tensor) -> torch.Tensor:
+        """σ-index (int64) of a fixed-point t: the integer path of ``index_from_t``."""
+        return torch.clamp(round_shift(t_fixed, ACT_BITS), 0, self.levels - 1).long()
+
+    def sigma_index(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """Exact σ-index (int64, shape (B, M, 4H, 4W)) from integer ẑ (B, Z, H, W), on CPU."""
+        return self.index_from_fixed(self.fixed_t(z_hat))
 
 
-def _exact_conv3x3(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """3×3 'same' convolution of integer-valued float64 tensors via unfold + matmul."""
+def round_shift(x: torch.Tensor, shift: int) -> torch.Tensor:
+    """x / 2^shift rounded half up, exactly, for integer-valued float64 x."""
+    return torch.floor((x + 2 ** (shift - 1)) / 2**shift)
+
+
+def exact_conv(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """k×k 'same' convolution (odd k) of integer-valued float64 tensors via unfold + matmul."""
     n, c, h, width = x.shape
-    cols = F.unfold(x, 3, padding=1)  # (N, C*9, H*W)
+    k = w.shape[-1]
+    cols = F.unfold(x, k, padding=k // 2)  # (N, C*k*k, H*W)
     out = torch.matmul(w.reshape(w.shape[0], -1), cols) + b.view(1, -1, 1)
     return out.view(n, w.shape[0], h, width)

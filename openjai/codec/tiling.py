@@ -64,3 +64,6 @@ ANALYSIS = TilePlan(Fraction(1, 16), tile=1024, halo=64, align=16)
 SYNTHESIS = TilePlan(Fraction(16), tile=64, halo=4)
 HYPER_ANALYSIS = TilePlan(Fraction(1, 4), tile=256, halo=16, align=4)
 HYPER_SYNTHESIS = TilePlan(Fraction(4), tile=32, halo=3)
+# checkerboard context (context.py): ±2 latents; tiles must start at even positions (the
+# anchor pattern is relative to the tile), so tile and halo are even
+CONTEXT = TilePlan(Fraction(1), tile=64, halo=2)

@@ -31,6 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action="store_true",
                    help="mixed precision: convolutions in bfloat16, everything else float32 (~1.35x "
                    "faster on CPUs with AVX512-BF16, slower on others)")
+    p.add_argument("--context", choices=["checkerboard"], default=None,
+                   help="with --init: add a checkerboard context model (codec/context.py) to the "
+                   "warm-start model, starting from the same function")
     p.add_argument("--tiny", action="store_true", help="tiny test architecture (for tests and smoke runs)")
 
 
@@ -43,10 +46,10 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir, data=args.data, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         use_wallpapers=not args.no_wallpapers, init_weights=args.init,
-        widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16,
+        widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16, context=args.context,
     )
-    if args.widen and not args.init:
-        raise SystemExit("--widen needs --init (the model to grow)")
+    if (args.widen or args.context) and not args.init:
+        raise SystemExit("--widen and --context need --init (the model to grow)")
     path = train(cfg, TINY if args.tiny else CodecConfig())
     print(f"checkpoint: {path}")
     return 0

@@ -24,7 +24,7 @@ from ..codec.model import Codec
 from ..files import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import CropSampler
-from .widen import widen
+from .widen import add_context, widen
 
 LOG_FIELDS = ["step", "seconds", "steps_per_s", "loss", "bpp", "psnr"]
 
@@ -47,6 +47,7 @@ class TrainConfig:
     init_weights: Path | None = None  # warm start (model only) when no checkpoint exists
     widen_to: tuple[int, int] | None = None  # (N, M): widen the warm-start model (train/widen.py)
     bf16: bool = False  # convolutions in bfloat16 (autocast); needs a CPU with AVX512-BF16/AMX to pay
+    context: str | None = None  # "checkerboard": add a context model to the warm-start model
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -59,8 +60,22 @@ def _truncate_log(path: Path, step: int) -> None:
         atomic_write(path, "".join(keep).encode(), force=True)
 
 
+#: learning-rate multiplier of the context networks: they start from zero inside a trained model
+CONTEXT_LR_FACTOR = 3.0
+
+
 def _make_optimizer(lr: float):
-    return lambda model: torch.optim.Adam(model.parameters(), lr=lr)
+    def make(model: Codec) -> torch.optim.Adam:
+        ctx = [p for n, p in model.named_parameters() if n.startswith("context.")]
+        rest = [p for n, p in model.named_parameters() if not n.startswith("context.")]
+        groups = [{"params": rest, "lr_factor": 1.0}]
+        if ctx:
+            groups.append({"params": ctx, "lr_factor": CONTEXT_LR_FACTOR})
+        for g in groups:
+            g["lr"] = lr * g["lr_factor"]
+        return torch.optim.Adam(groups, lr=lr)
+
+    return make
 
 
 def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
@@ -70,7 +85,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
     if ckpt.exists():
         model, opt, step, extra = load_checkpoint(ckpt, _make_optimizer(cfg.lr))
         for group in opt.param_groups:
-            group["lr"] = cfg.lr
+            group["lr"] = cfg.lr * group["lr_factor"]
     else:
         model = Codec(model_cfg)
         if cfg.init_weights:
@@ -80,6 +95,8 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
             if cfg.widen_to is not None:
                 n, m = cfg.widen_to
                 model = widen(model, dataclasses.replace(model.cfg, channels=n, latent_channels=m), cfg.seed)
+            if cfg.context and model.context is None:
+                model = add_context(model, model.cfg.context_hidden)
         torch.manual_seed(cfg.seed)
         opt = _make_optimizer(cfg.lr)(model)
         step, extra = 0, {"train_seconds": 0.0}

@@ -25,6 +25,8 @@ distortion gradient through the small g_s weights. Widening N alone is untested.
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -114,4 +116,16 @@ def widen(old: Codec, cfg: CodecConfig, seed: int = 0) -> Codec:
         new.prior.load_state_dict(old.prior.state_dict())
         _copy_gain(old.gain, new.gain)
         _copy_gain(old.inverse_gain, new.inverse_gain)
+    return new
+
+
+def add_context(old: Codec, hidden: int) -> Codec:
+    """A checkerboard-context copy of a context-free model (codec/context.py) that codes
+    exactly like it: the context networks' last layers start at zero."""
+    if old.context is not None:
+        raise ModelError("the warm-start model already has a context model")
+    new = Codec(dataclasses.replace(old.cfg, context="checkerboard", context_hidden=hidden))
+    result = new.load_state_dict(old.state_dict(), strict=False)
+    if result.unexpected_keys or not all(k.startswith("context.") for k in result.missing_keys):
+        raise ModelError(f"cannot copy the model into a context model: {result}")
     return new

@@ -1,0 +1,110 @@
+"""Checkerboard spatial context (He et al., "Checkerboard context model for efficient learned
+image compression", CVPR 2021), with an integer-exact scale branch.
+
+The latent grid is split like a checkerboard. *Anchors* ((row + col) even) are coded first,
+with μ and σ-index from the hyper decoders alone. *Non-anchors* are coded second; their
+parameters also see the decoded anchors around them (5×5 neighbourhood):
+
+    anchors ŷ_A = r_A + μ_A ─ctx_μ (float)──────────▶ μ_N = μ_hyper + ctx_μ
+    anchors r_A (integers)  ─ctx_σ (integer-exact)──▶ t_N = clamp(t_hyper) + ctx_σ
+                                                      σ-index_N = clamp(round(t_N), 0, L-1)
+
+Both passes decode in parallel over the whole image. The σ-index of a non-anchor decides
+which table codes it, so ctx_σ follows the rules of the hyper-scale decoder
+(scale_decoder.py): integer inputs (the residuals r, clamped), weights with WEIGHT_BITS
+fractional bits, activations with ACT_BITS, unfold + matmul in float64 with every partial
+sum far below 2^53 (|r| ≤ R_CTX_LIMIT = 2^8, |w| ≤ 2^12 integer, ≤ 25·256 inputs: 2^32.6;
+second layer ≤ 256 · 2^20 · 2^12 = 2^40). ctx_μ only shifts the reconstruction, like h_μ,
+so it is an ordinary float network; it has no biases, which makes it positively homogeneous
+(ctx_μ(a·ŷ) = a·ctx_μ(ŷ)) and so equally valid at every rate of the gained latent.
+
+The last layer of both branches starts at zero: a context model warm-started from a
+hyperprior-only model computes exactly that model's function at step 0.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .entropy import ste_round
+from .scale_decoder import (
+    ACT_BITS, ACT_LIMIT, WEIGHT_BITS, WEIGHT_LIMIT, exact_conv, quant_weight, round_shift, ste_round_half_up,
+)
+
+KERNEL = 5
+REACH = KERNEL // 2  # latent positions a non-anchor's parameters look at, each side
+R_CTX_LIMIT = 256  # residuals enter ctx_σ clamped to ±this
+T_LOW, T_HIGH = -64, 128  # t_hyper is clamped to this (index units) before ctx_σ is added
+
+
+def anchor_mask(height: int, width: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """(1, 1, H, W) bool, True at anchors ((row + col) even). Tiles must start at even offsets."""
+    rows = torch.arange(height, device=device).view(-1, 1)
+    cols = torch.arange(width, device=device).view(1, -1)
+    return ((rows + cols) % 2 == 0).view(1, 1, height, width)
+
+
+class CheckerboardContext(nn.Module):
+    """ctx_μ and ctx_σ of the module docstring; inputs must be zero at non-anchors."""
+
+    def __init__(self, channels: int, hidden: int) -> None:
+        super().__init__()
+        self.mean = nn.Sequential(
+            nn.Conv2d(channels, hidden, KERNEL, padding=REACH, bias=False),
+            nn.ReLU(),
+            nn.Conv2d(hidden, channels, 1, bias=False),
+        )
+        self.scale = nn.ModuleList([nn.Conv2d(channels, hidden, KERNEL, padding=REACH), nn.Conv2d(hidden, channels, 1)])
+        with torch.no_grad():
+            self.mean[-1].weight.zero_()
+            self.scale[-1].weight.zero_()
+            self.scale[-1].bias.zero_()
+
+    def mean_offset(self, y_hat_anchors: torch.Tensor) -> torch.Tensor:
+        """ctx_μ: float offset of μ at non-anchors from the decoded anchors (gained domain)."""
+        return self.mean(y_hat_anchors)
+
+    def scale_offset(self, r_anchors: torch.Tensor) -> torch.Tensor:
+        """ctx_σ training path: fake-quantized like ``fixed_scale_offset``; float32 under autocast."""
+        autocast_device = "cuda" if r_anchors.device.type == "cuda" else "cpu"
+        with torch.autocast(autocast_device, enabled=False):
+            x = torch.clamp(r_anchors.float(), -R_CTX_LIMIT, R_CTX_LIMIT)
+            for i, conv in enumerate(self.scale):
+                in_bits = 0 if i == 0 else ACT_BITS
+                bias = ste_round(conv.bias * 2 ** (WEIGHT_BITS + in_bits)) / 2 ** (WEIGHT_BITS + in_bits)
+                x = F.conv2d(x, quant_weight(conv.weight), bias, padding=conv.padding)
+                x = ste_round_half_up(x * 2**ACT_BITS) / 2**ACT_BITS
+                if i == 0:
+                    x = torch.clamp(x, 0, ACT_LIMIT / 2**ACT_BITS)
+            return x
+
+    @torch.no_grad()
+    def fixed_scale_offset(self, r_anchors: torch.Tensor) -> torch.Tensor:
+        """ctx_σ coding path: integer residuals → offset of t in fixed point (float64, CPU)."""
+        x = torch.clamp(r_anchors.detach().cpu().double(), -R_CTX_LIMIT, R_CTX_LIMIT)
+        for i, conv in enumerate(self.scale):
+            in_bits = 0 if i == 0 else ACT_BITS
+            w = torch.round(torch.clamp(conv.weight.detach().cpu(), -WEIGHT_LIMIT, WEIGHT_LIMIT) * 2**WEIGHT_BITS)
+            b = torch.round(conv.bias.detach().cpu() * 2 ** (WEIGHT_BITS + in_bits))
+            x = round_shift(exact_conv(x, w.double(), b.double()), WEIGHT_BITS + in_bits - ACT_BITS)
+            if i == 0:
+                x = torch.clamp(x, 0, ACT_LIMIT)
+        # far outside any σ-index once added to the clamped t_hyper, so it changes no index,
+        # and the result fits an int32
+        return torch.clamp(x, -ACT_LIMIT, ACT_LIMIT)
+
+    def forward(
+        self, y: torch.Tensor, mu: torch.Tensor, t: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Training/refinement path: (μ, t) of every latent from the gained latent y and the
+        hyper decoders' μ and t; straight-through rounding of the anchors' residuals."""
+        anchors = anchor_mask(y.shape[-2], y.shape[-1], y.device)
+        r = torch.where(anchors, ste_round(y - mu), 0.0)
+        mu_ctx = self.mean_offset(torch.where(anchors, r + mu, 0.0)).float()
+        t_ctx = self.scale_offset(r)
+        mu = torch.where(anchors, mu, mu + mu_ctx)
+        t = torch.where(anchors, t, torch.clamp(t, T_LOW, T_HIGH) + t_ctx)
+        return mu, t
+

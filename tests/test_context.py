@@ -1,0 +1,133 @@
+"""Checkerboard context (codec/context.py): exact two-pass coding, integer-exact σ branch,
+a warm start that codes like the model it grew from, and training with it."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from openjai.codec import coder
+from openjai.codec.config import TINY
+from openjai.codec.container import ColourMode, parse
+from openjai.codec.context import R_CTX_LIMIT, anchor_mask
+from openjai.codec.model import Codec
+from openjai.codec.scale_decoder import ACT_BITS, ACT_LIMIT, WEIGHT_BITS
+from openjai.codec.weights import export, load_codec_weights
+from openjai.train.checkpoint import load_model_from_checkpoint
+from openjai.train.widen import add_context
+from test_train import _make_data
+
+from conftest import psnr
+
+
+@pytest.fixture(scope="module")
+def tiny_ctx(tmp_path_factory):
+    """A tiny checkerboard model whose context networks are random (not zero), so they act."""
+    torch.manual_seed(3)
+    model = Codec(dataclasses.replace(TINY, context="checkerboard", context_hidden=8))
+    with torch.no_grad():
+        model.context.mean[-1].weight.normal_(0, 0.1)
+        model.context.scale[-1].weight.normal_(0, 0.3)
+        model.context.scale[-1].bias.normal_(0, 2.0)
+    path = tmp_path_factory.mktemp("ctx") / "ctx.safetensors"
+    export(model, path)
+    return load_codec_weights(path)
+
+
+def _int64_scale_offset(ctx, r: np.ndarray) -> np.ndarray:
+    """ctx_σ in numpy int64 (exact by construction)."""
+    x = np.clip(r.astype(np.int64), -R_CTX_LIMIT, R_CTX_LIMIT)
+    for i, conv in enumerate(ctx.scale):
+        in_bits = 0 if i == 0 else ACT_BITS
+        w = np.round(conv.weight.detach().numpy().astype(np.float64) * 2**WEIGHT_BITS).astype(np.int64)
+        b = np.round(conv.bias.detach().numpy().astype(np.float64) * 2 ** (WEIGHT_BITS + in_bits)).astype(np.int64)
+        k = w.shape[-1]
+        n, c, h, width = x.shape
+        xp = np.pad(x, ((0, 0), (0, 0), (k // 2, k // 2), (k // 2, k // 2)))
+        acc = np.zeros((n, w.shape[0], h, width), dtype=np.int64) + b.reshape(1, -1, 1, 1)
+        for dy in range(k):
+            for dx in range(k):
+                acc += np.einsum("oc,nchw->nohw", w[:, :, dy, dx], xp[:, :, dy : dy + h, dx : dx + width])
+        shift = WEIGHT_BITS + in_bits - ACT_BITS
+        x = (acc + (1 << (shift - 1))) >> shift
+        if i == 0:
+            x = x.clip(0, ACT_LIMIT)
+    return x.clip(-ACT_LIMIT, ACT_LIMIT)
+
+
+def test_scale_branch_is_integer_exact(tiny_ctx):
+    ctx = tiny_ctx.model.context
+    rng = np.random.default_rng(0)
+    r = rng.integers(-300, 301, size=(1, TINY.latent_channels, 6, 7)) * anchor_mask(6, 7).numpy()
+    ref = _int64_scale_offset(ctx, r)
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        np.testing.assert_array_equal(ctx.fixed_scale_offset(torch.from_numpy(r)).numpy(), ref)
+
+
+def test_two_pass_round_trip(tiny_ctx, sample_rgb):
+    """Every decoded residual is the encoder's; the σ-indices are those the training path
+    computes (up to fake-quantization ties), and the context does change them."""
+    lc, model = tiny_ctx, tiny_ctx.model
+    rgb = sample_rgb[:150, :230]
+    beta = 7.0
+    data = coder.Encoder(lc, rgb, ColourMode.RGB, None).code(beta)
+    lat = coder.decode_latents(lc, parse(data))
+    with torch.no_grad():
+        x = coder._padded_uint8(rgb).float() / 255.0
+        y = model.g_a(x) * model.gain(torch.tensor([beta]))
+        z_hat = torch.round(model.h_a(y))
+        mu_h, t_h = model.hyper(z_hat)
+        mu, t = model.latent_parameters(y, mu_h, t_h)
+        k_train = model.h_scale.index_from_t(t)
+    assert torch.equal(lat.z_hat, z_hat.to(torch.int32))
+    assert (lat.sigma_index.long() == k_train.long()).float().mean() > 0.99
+    assert (lat.sigma_index.long() != model.h_scale.sigma_index(z_hat)).any(), "the context changed no σ-index"
+    # the coder's μ is computed tile by tile, so a residual may round the other way at a tie
+    assert (lat.residual == torch.round(y - mu)).float().mean() > 0.999
+    assert lat.residual.abs().max() > 0
+    assert coder.reconstruct(lc, lat).shape == rgb.shape
+    assert coder.Encoder(lc, rgb, ColourMode.RGB, None).code(beta) == data  # deterministic
+
+
+def test_effort_refines_a_context_model(tiny_ctx, sample_rgb):
+    rgb = sample_rgb[:64, :96]
+    lc = tiny_ctx
+    data = coder.Encoder(lc, rgb, ColourMode.RGB, None, effort=1).code(5.0)
+    out = coder.reconstruct(lc, coder.decode_latents(lc, parse(data)))
+    assert out.shape == rgb.shape
+
+
+def test_zero_context_codes_like_its_base(shipped, sample_rgb, tmp_path):
+    """add_context keeps the model's function: same latents, same image, same size but for the
+    range coder's extra flush of the second pass."""
+    path = tmp_path / "ctx.safetensors"
+    export(add_context(shipped.model, 16), path)
+    grown = load_codec_weights(path)
+    rgb = sample_rgb[:128, :192]
+    a = coder.Encoder(shipped, rgb, ColourMode.RGB, None).code(4.0)
+    b = coder.Encoder(grown, rgb, ColourMode.RGB, None).code(4.0)
+    la, lb = coder.decode_latents(shipped, parse(a)), coder.decode_latents(grown, parse(b))
+    assert torch.equal(la.residual, lb.residual) and torch.equal(la.sigma_index, lb.sigma_index)
+    np.testing.assert_array_equal(coder.reconstruct(shipped, la), coder.reconstruct(grown, lb))
+    assert abs(len(a) - len(b)) <= 16
+    assert psnr(coder.reconstruct(grown, lb), rgb) > 20
+
+
+def test_train_cli_adds_a_context(tmp_path, tiny_weights):
+    data, run = tmp_path / "data", tmp_path / "run"
+    _make_data(data)
+    cmd = [sys.executable, "-m", "openjai.train", str(run), "--data", str(data), "--no-wallpapers", "--steps", "2",
+           "--crop", "64", "--batch", "2", "--threads", "1", "--init", str(tiny_weights), "--context", "checkerboard"]
+    subprocess.run(cmd, check=True, capture_output=True)
+    model, step = load_model_from_checkpoint(run / "checkpoint.safetensors")
+    assert step == 2 and model.cfg.context == "checkerboard"
+    assert model.context.scale[-1].weight.abs().sum() > 0, "the context networks were not trained"
+    cmd[cmd.index("--steps") + 1] = "4"
+    subprocess.run(cmd, check=True, capture_output=True)  # resumes (two optimizer groups)
+    assert load_model_from_checkpoint(run / "checkpoint.safetensors")[1] == 4
