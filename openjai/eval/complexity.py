@@ -23,9 +23,10 @@ The coding path (``openjai.codec.coder``) runs::
     decoder:  bytes ─▶ ẑ ─┬─ h_scale ─▶ σ-index ─▶ r
                          └─ h_mean ─▶ μ ;  ŷ = (r + μ) × inverse_gain ─ g_s ─▶ image
 
-so ``ENCODER_NETWORKS`` = g_a, gain, h_a, h_mean, h_scale and ``DECODER_NETWORKS`` = h_mean,
-h_scale, inverse_gain, g_s: the two hyper decoders count on both sides, because the encoder
-runs them too. Not counted on either side: the factorized prior (``model.prior``) and the
+(a checkerboard model also runs ``context`` on both sides: μ and σ-index of the second pass),
+so ``ENCODER_NETWORKS`` = g_a, gain, h_a, h_mean, h_scale, context and ``DECODER_NETWORKS`` =
+h_mean, h_scale, context, inverse_gain, g_s: the hyper decoders and the context count on both
+sides, because the encoder runs them too (a model without context counts 0 for it). Not counted on either side: the factorized prior (``model.prior``) and the
 Gaussian scale table (``model.scales``), which are never run while coding — both sides use the
 integer CDF tables stored in the weights file. ``total_parameters`` counts every parameter of
 the Codec module (prior included), for reference.
@@ -94,8 +95,8 @@ if TYPE_CHECKING:
     from ..codec.weights import LoadedCodec
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample.png"
-ENCODER_NETWORKS = ("g_a", "gain", "h_a", "h_mean", "h_scale")
-DECODER_NETWORKS = ("h_mean", "h_scale", "inverse_gain", "g_s")
+ENCODER_NETWORKS = ("g_a", "gain", "h_a", "h_mean", "h_scale", "context")
+DECODER_NETWORKS = ("h_mean", "h_scale", "context", "inverse_gain", "g_s")
 PAD = 64  # the coder pads images to a multiple of 64 (openjai.codec.coder.PAD)
 
 T = TypeVar("T", int, float)
@@ -110,6 +111,7 @@ class PerNetwork(Generic[T]):
     h_a: T
     h_mean: T
     h_scale: T
+    context: T
     inverse_gain: T
     g_s: T
 
@@ -180,8 +182,8 @@ class Complexity:
         lines = [
             f"model {self.model_id}, {self.width}x{self.height}, quality {self.quality:g}, "
             f"{self.num_bytes} bytes, CPU: {self.cpu_model}",
-            f"parameters: encoder {self.params.encoder:,} (g_a+gain+h_a+h_mean+h_scale), "
-            f"decoder {self.params.decoder:,} (h_mean+h_scale+inverse_gain+g_s), all {self.params_total:,}",
+            f"parameters: encoder {self.params.encoder:,} ({'+'.join(ENCODER_NETWORKS)}), "
+            f"decoder {self.params.decoder:,} ({'+'.join(DECODER_NETWORKS)}), all {self.params_total:,}",
             f"kMAC/pixel: encoder {self.kmac_per_pixel.encoder:.2f}, decoder {self.kmac_per_pixel.decoder:.2f}",
         ]
         for c in self.cpu:
@@ -276,8 +278,8 @@ def subprocess_env(threads: int) -> dict[str, str]:
 # parameters and MACs
 
 
-def _count(module: torch.nn.Module) -> int:
-    return sum(p.numel() for p in module.parameters())
+def _count(module: torch.nn.Module | None) -> int:
+    return 0 if module is None else sum(p.numel() for p in module.parameters())
 
 
 def parameter_counts(model: Codec) -> PerNetwork[int]:
@@ -318,6 +320,10 @@ def kmac_per_pixel(model: Codec, width: int, height: int) -> PerNetwork[float]:
         "h_a": _macs(lambda: m.h_a(zeros(cfg.latent_channels, 16))),
         "h_mean": _macs(lambda: m.h_mean(zeros(cfg.hyper_channels, 64))),
         "h_scale": _macs(lambda: m.h_scale(zeros(cfg.hyper_channels, 64))),  # training path, same convs
+        # both branches run over the whole latent grid (their anchor half of the output is unused)
+        "context": 0 if m.context is None else _macs(
+            lambda: (m.context.mean_offset(zeros(cfg.latent_channels, 16)),
+                     m.context.scale_offset(zeros(cfg.latent_channels, 16)))),
         "inverse_gain": 0,
         "g_s": _macs(lambda: m.g_s(zeros(cfg.latent_channels, 16))),
     }

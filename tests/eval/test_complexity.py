@@ -36,18 +36,20 @@ def _numel(module: torch.nn.Module) -> int:
 
 def test_network_sides() -> None:
     # the hyper decoders run on both sides; the prior and scale table are never run while coding
-    assert ENCODER_NETWORKS == ("g_a", "gain", "h_a", "h_mean", "h_scale")
-    assert DECODER_NETWORKS == ("h_mean", "h_scale", "inverse_gain", "g_s")
+    assert ENCODER_NETWORKS == ("g_a", "gain", "h_a", "h_mean", "h_scale", "context")
+    assert DECODER_NETWORKS == ("h_mean", "h_scale", "context", "inverse_gain", "g_s")
 
 
 def test_parameter_counts(shipped) -> None:
     m = shipped.model
     p = parameter_counts(m)
-    assert p.encoder == sum(_numel(getattr(m, n)) for n in ("g_a", "gain", "h_a", "h_mean", "h_scale"))
-    assert p.decoder == sum(_numel(getattr(m, n)) for n in ("h_mean", "h_scale", "inverse_gain", "g_s"))
+    ctx = 0 if m.context is None else _numel(m.context)
+    assert p.context == ctx
+    assert p.encoder == sum(_numel(getattr(m, n)) for n in ("g_a", "gain", "h_a", "h_mean", "h_scale")) + ctx
+    assert p.decoder == sum(_numel(getattr(m, n)) for n in ("h_mean", "h_scale", "inverse_gain", "g_s")) + ctx
     assert p.gain == m.cfg.levels * m.cfg.latent_channels
     # everything except the factorized prior is on at least one side
-    covered = p.g_a + p.gain + p.h_a + p.h_mean + p.h_scale + p.inverse_gain + p.g_s
+    covered = p.g_a + p.gain + p.h_a + p.h_mean + p.h_scale + p.context + p.inverse_gain + p.g_s
     assert total_parameters(m) == covered + _numel(m.prior) > p.encoder > 0
 
 
@@ -85,8 +87,8 @@ def test_kmac_consistency(shipped) -> None:
     m = shipped.model
     k = kmac_per_pixel(m, 768, 512)
     assert k.gain == k.inverse_gain == 0
-    assert k.encoder == pytest.approx(k.g_a + k.h_a + k.h_mean + k.h_scale)
-    assert k.decoder == pytest.approx(k.h_mean + k.h_scale + k.g_s)
+    assert k.encoder == pytest.approx(k.g_a + k.h_a + k.h_mean + k.h_scale + k.context)
+    assert k.decoder == pytest.approx(k.h_mean + k.h_scale + k.context + k.g_s)
     assert k.encoder > k.g_a > 0 and k.decoder > k.g_s > 0
     # per-pixel cost does not depend on the size when no padding is needed
     assert kmac_per_pixel(m, 1536, 1024) == k
@@ -153,3 +155,16 @@ def test_measure_complexity(tiny) -> None:
     assert "kMAC/pixel" in c.summary()
     with pytest.raises(ValueError):
         measure_complexity(tiny, 128, 64, device="cpu", image=np.zeros((10, 10, 3), np.uint8))
+
+
+def test_context_kmac_matches_hand_count(shipped) -> None:
+    """A checkerboard context adds its two branches (5×5 conv M→H, 1×1 conv H→M each, on the
+    latent grid) to both sides."""
+    from openjai.train.widen import add_context
+
+    cfg = shipped.model.cfg
+    base = kmac_per_pixel(shipped.model, 768, 512)
+    k = kmac_per_pixel(add_context(shipped.model, 32), 768, 512)
+    hand = 2 * (25 * cfg.latent_channels * 32 + 32 * cfg.latent_channels) / 256 / 1000
+    assert base.context == 0 and k.context == pytest.approx(hand, rel=0.01)
+    assert k.decoder == pytest.approx(base.decoder + hand) and k.encoder == pytest.approx(base.encoder + hand)
