@@ -1,0 +1,88 @@
+"""Compare trained models (weights files or training checkpoints) on the same photos and β.
+
+    python benchmarks/compare_models.py ../shared/data/val A B [C ...] [--limit N] [--betas 0.5,1.5,...]
+
+A, B, ... are weights files (``*.safetensors`` written by ``openjai train export`` or shipped)
+or training checkpoints (``runs/X/checkpoint.safetensors``; exported to a temporary weights
+file first). Every model codes the same photos at the same rate parameters β (no rate search),
+its streams are decoded, and PSNR-Y and MS-SSIM (on Y, as the CTTC) are measured. Printed:
+BD-rate (PCHIP, per photo then averaged) of each model against the first, and each model's
+mean bpp / PSNR-Y per β. This is the quick check of a training change ("measure val RD for
+every change"); the full CTTC is ``openjai eval``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import openjai
+from openjai import image
+from openjai.codec.coder import Encoder
+from openjai.codec.weights import LoadedCodec, export, load_codec_weights
+from openjai.eval.bdrate import bd_rate
+from openjai.eval.cttc import find_images
+from openjai.eval.metrics import compute_all
+from openjai.train.checkpoint import load_model_from_checkpoint, read_metadata
+
+METRICS = ("psnr_y", "ms_ssim")
+
+
+def load_any(path: Path, tmp: Path) -> tuple[LoadedCodec, str]:
+    """A weights file, or a checkpoint exported to ``tmp``; with a label for the table."""
+    if "format" in read_metadata(path):
+        return load_codec_weights(path), path.name
+    model, step = load_model_from_checkpoint(path)
+    out = tmp / f"{path.parent.name}.safetensors"
+    export(model, out)
+    return load_codec_weights(out), f"{path.parent.name}@{step}"
+
+
+def rd_points(lc: LoadedCodec, inp: image.CodecInput, betas: list[float]) -> np.ndarray:
+    """(len(betas), 1 + len(METRICS)): bpp and metrics of the streams at each β."""
+    enc = Encoder(lc, inp.rgb, inp.colour, None)
+    pixels = inp.rgb.shape[0] * inp.rgb.shape[1]
+    rows = []
+    for beta in betas:
+        data = enc.code(beta)
+        q = compute_all(inp.rgb, openjai.decode(data, model=lc), METRICS)
+        rows.append((len(data) * 8 / pixels, *(q[m] for m in METRICS)))
+    return np.array(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("data", type=Path)
+    ap.add_argument("models", type=Path, nargs="+", help="weights files or training checkpoints; the first is the reference")
+    ap.add_argument("--limit", type=int, default=None, help="first N photos only")
+    ap.add_argument("--betas", default="0.5,1.5,2.5,3.5,4.5,5.5,6.5,7", help="rate parameters coded by every model")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    betas = [float(b) for b in args.betas.split(",")]
+    with tempfile.TemporaryDirectory() as tmp:
+        models = [load_any(p, Path(tmp)) for p in args.models]
+        curves: list[list[np.ndarray]] = [[] for _ in models]
+        for name, path in find_images(args.data, args.limit):
+            inp = image.load(path)
+            for i, (lc, _) in enumerate(models):
+                curves[i].append(rd_points(lc, inp, betas))
+            print(f"{name}: " + ", ".join(
+                f"{label} {bd_rate(curves[0][-1][:, 0], curves[0][-1][:, 1], c[-1][:, 0], c[-1][:, 1]):+.2f} %"
+                for (_, label), c in zip(models[1:], curves[1:])), flush=True)
+    print(f"\n{len(curves[0])} photos, β = {args.betas}")
+    print("| model | BD-rate PSNR-Y | BD-rate MS-SSIM | " + " | ".join(f"β {b:g} bpp / dB" for b in betas) + " |")
+    print("|---|---:|---:|" + "---:|" * len(betas))
+    for (_, label), c in zip(models, curves):
+        bd = [np.mean([bd_rate(r[:, 0], r[:, j], t[:, 0], t[:, j]) for r, t in zip(curves[0], c)]) for j in (1, 2)]
+        mean = np.mean(c, axis=0)
+        print(f"| {label} | {bd[0]:+.2f} % | {bd[1]:+.2f} % | "
+              + " | ".join(f"{m[0]:.3f} / {m[1]:.2f}" for m in mean) + " |")
+
+
+if __name__ == "__main__":
+    main()
