@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .losses import LOSSES
 from .loop import TrainConfig, train
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"
@@ -34,6 +35,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", choices=["checkerboard"], default=None,
                    help="with --init: add a checkerboard context model (codec/context.py) to the "
                    "warm-start model, starting from the same function")
+    p.add_argument("--loss", choices=LOSSES, default="mse",
+                   help="distortion term: 255²·MSE, or half of it plus half of a scaled 1 - MS-SSIM on "
+                   "luma (openjai/train/losses.py; default: %(default)s)")
     p.add_argument("--tiny", action="store_true", help="tiny test architecture (for tests and smoke runs)")
 
 
@@ -47,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         use_wallpapers=not args.no_wallpapers, init_weights=args.init,
         widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16, context=args.context,
+        loss=args.loss,
     )
     if (args.widen or args.context) and not args.init:
         raise SystemExit("--widen and --context need --init (the model to grow)")

@@ -1,7 +1,7 @@
 """Resumable rate-distortion training of one variable-rate model.
 
 Each example gets its own rate point k (uniform over the ladder); the loss is
-mean_i(λ_k(i) · 255² · MSE_i + bpp_i). Checkpoints are atomic and written every
+mean_i(λ_k(i) · D_i + bpp_i), D = 255² · MSE by default (train/losses.py for the others). Checkpoints are atomic and written every
 ``checkpoint_minutes``; SIGTERM/SIGINT save one and exit cleanly. Crops are drawn from a
 generator seeded with (seed, step), so a resumed run sees the data it would have seen.
 """
@@ -24,6 +24,7 @@ from ..codec.model import Codec
 from ..files import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import CropSampler
+from .losses import distortion
 from .widen import add_context, widen
 
 LOG_FIELDS = ["step", "seconds", "steps_per_s", "loss", "bpp", "psnr"]
@@ -48,6 +49,7 @@ class TrainConfig:
     widen_to: tuple[int, int] | None = None  # (N, M): widen the warm-start model (train/widen.py)
     bf16: bool = False  # convolutions in bfloat16 (autocast); needs a CPU with AVX512-BF16/AMX to pay
     context: str | None = None  # "checkerboard": add a context model to the warm-start model
+    loss: str = "mse"  # distortion term (train/losses.py)
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -128,9 +130,9 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
             level = torch.from_numpy(rng.integers(0, model.cfg.levels, size=cfg.batch))
             with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
                 out = model(x, level.float())
-            mse = ((out.x_hat - x) ** 2).flatten(1).mean(1)
+            mse = ((out.x_hat - x) ** 2).flatten(1).mean(1).detach()
             bpp = (out.bits_y + out.bits_z) / (x.shape[2] * x.shape[3])
-            loss = (lambdas[level] * 255.0**2 * mse + bpp).mean()
+            loss = (lambdas[level] * distortion(out.x_hat, x, cfg.loss) + bpp).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
