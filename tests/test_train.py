@@ -98,7 +98,7 @@ def test_losses_units_and_values():
     exact, the MS-SSIM part positive for a distorted image; unknown names are refused."""
     import pytest
 
-    from openjai.train.losses import MSSSIM_SCALE, distortion
+    from openjai.train.losses import MSSSIM_SCALE, YCBCR_SCALE, distortion
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 192, 192, generator=g)
@@ -110,6 +110,12 @@ def test_losses_units_and_values():
     assert ((ssim_part > 0) & (ssim_part < MSSSIM_SCALE)).all()
     with pytest.raises(ValueError, match="loss"):
         distortion(x, x, "l1")
+    # ycbcr-mse: a grey error (equal in R, G, B) is pure luma, a luma-free one pure chroma
+    grey = x + 0.01
+    assert torch.allclose(distortion(grey, x, "ycbcr-mse"), torch.full((2,), YCBCR_SCALE * 255.0**2 * 1e-4 * 6 / 8))
+    chroma = x + torch.tensor([0.01, -0.01 * 0.2126 / 0.7152, 0.0]).view(1, 3, 1, 1)  # ΔY = 0, ΔCr ≠ 0
+    d = distortion(chroma, x, "ycbcr-mse")
+    assert torch.allclose(d, torch.full((2,), YCBCR_SCALE * 255.0**2 * (0.01 / 1.5748) ** 2 / 8), rtol=1e-3)
 
 
 def test_msssim_loss_training_runs(tmp_path):

@@ -2,6 +2,7 @@
 
     mse          255² · MSE(x̂, x)                         (PSNR-optimal; the default)
     mse+msssim   ½ · 255² · MSE(x̂, x) + ½ · W · (1 − MS-SSIM(Y(x̂), Y(x)))
+    ycbcr-mse    C · 255² · (6·MSE_Y + MSE_Cb + MSE_Cr) / 8
 
 The loss of an example at rate point k is λ_k · D + bpp, so a distortion keeps the units of
 255²·MSE to keep the λ ladder's rates. W = ``MSSSIM_SCALE`` makes the two halves about equal
@@ -9,20 +10,33 @@ at mid rates: measured with the shipped base model on 8 training crops, W·(1 �
 255²·MSE is 1.06 / 0.88 / 0.74 / 0.45 / 0.37 (median) at β = 0 / 2 / 4 / 6 / 7. MS-SSIM is
 ``pytorch_msssim.ms_ssim`` (the library the CTTC metric uses) on BT.709 luma, as the CTTC
 measures it; x̂ is clamped to [0, 1] for it.
+
+``ycbcr-mse`` weights the BT.709 YCbCr planes 6:1:1, as JPEG AI's weighted YUV PSNR does:
+most CTTC metrics look at luma only, so chroma errors matter less than luma errors. C =
+``YCBCR_SCALE`` keeps it at the size of 255²·MSE: measured as above, the unscaled weighted
+term is 0.70 / 0.68 / 0.63 / 0.56 / 0.56 of 255²·MSE at β = 0 / 2 / 4 / 6 / 7.
 """
 
 from __future__ import annotations
 
 import torch
 
-LOSSES = ("mse", "mse+msssim")
+from ..eval.metrics.colour import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
+
+LOSSES = ("mse", "mse+msssim", "ycbcr-mse")
 MSSSIM_SCALE = 3000.0
-_LUMA = (0.2126, 0.7152, 0.0722)  # BT.709
+YCBCR_WEIGHTS = (6.0, 1.0, 1.0)
+YCBCR_SCALE = 1.6
 
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
-    w = torch.tensor(_LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True)
+    return BT709_KR * x[:, 0:1] + BT709_KG * x[:, 1:2] + BT709_KB * x[:, 2:3]
+
+
+def _ycbcr(x: torch.Tensor) -> torch.Tensor:
+    """BT.709 full-range YCbCr of RGB in [0, 1] (the CTTC's matrix; offsets dropped)."""
+    y = _luma(x)
+    return torch.cat([y, (x[:, 2:3] - y) / BT709_CB_DIV, (x[:, 0:1] - y) / BT709_CR_DIV], 1)
 
 
 def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
@@ -35,4 +49,8 @@ def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
 
         ssim = ms_ssim(_luma(x_hat.clamp(0, 1)), _luma(x), data_range=1.0, size_average=False)
         return 0.5 * mse + 0.5 * MSSSIM_SCALE * (1.0 - ssim)
+    if kind == "ycbcr-mse":
+        per_plane = ((_ycbcr(x_hat) - _ycbcr(x)) ** 2).flatten(2).mean(2)  # (B, 3)
+        w = torch.tensor(YCBCR_WEIGHTS, dtype=per_plane.dtype, device=per_plane.device)
+        return YCBCR_SCALE * 255.0**2 * (per_plane * w).sum(1) / w.sum()
     raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
