@@ -27,19 +27,17 @@ from openjai.codec.weights import LoadedCodec, export, load_codec_weights
 from openjai.eval.bdrate import bd_rate
 from openjai.eval.cttc import find_images
 from openjai.eval.metrics import compute_all
-from openjai.train.checkpoint import load_model_from_checkpoint, read_metadata
+from openjai.train.checkpoint import load_any_model
 
 METRICS = ("psnr_y", "ms_ssim")
 
 
 def load_any(path: Path, tmp: Path) -> tuple[LoadedCodec, str]:
-    """A weights file, or a checkpoint exported to ``tmp``; with a label for the table."""
-    if "format" in read_metadata(path):
-        return load_codec_weights(path), path.name
-    model, step = load_model_from_checkpoint(path)
-    out = tmp / f"{path.parent.name}.safetensors"
+    """A weights file or checkpoint, exported to ``tmp`` (coding tables built); with a label."""
+    model, label = load_any_model(path)
+    out = tmp / f"{len(list(tmp.iterdir()))}.safetensors"
     export(model, out)
-    return load_codec_weights(out), f"{path.parent.name}@{step}"
+    return load_codec_weights(out), label
 
 
 def rd_points(lc: LoadedCodec, inp: image.CodecInput, betas: list[float]) -> np.ndarray:

@@ -68,3 +68,17 @@ def load_checkpoint(path: Path, opt_factory) -> tuple[Codec, torch.optim.Optimiz
             }
     torch.set_rng_state(tensors["rng.torch"])
     return model, opt, int(meta["step"]), json.loads(meta.get("extra", "{}"))
+
+
+def load_any_model(path: Path) -> tuple[Codec, str]:
+    """The model of a weights file or of a training checkpoint, and a label for reports
+    (file name, or ``run@step`` for a checkpoint)."""
+    from ..codec.weights import FORMAT, load_codec_weights
+    from ..errors import ModelError
+
+    if not Path(path).is_file():
+        raise ModelError(f"{path} not found")
+    if read_metadata(path).get("format") == FORMAT:
+        return load_codec_weights(path).model, Path(path).name
+    model, step = load_model_from_checkpoint(path)
+    return model, f"{Path(path).parent.name}@{step}"
