@@ -2,6 +2,7 @@
 restarted run continues from the last one."""
 
 import csv
+import json
 import os
 import random
 import signal
@@ -11,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -96,8 +98,6 @@ def test_missing_data_is_a_clear_error(tmp_path):
 def test_losses_units_and_values():
     """Both distortions are in 255²·MSE units: 0 for a perfect reconstruction, the MSE part
     exact, the MS-SSIM part positive for a distorted image; unknown names are refused."""
-    import pytest
-
     from openjai.train.losses import MSSSIM_SCALE, YCBCR_SCALE, distortion
 
     g = torch.Generator().manual_seed(0)
@@ -126,3 +126,37 @@ def test_msssim_loss_training_runs(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True)
     model, step = load_model_from_checkpoint(run / "checkpoint.safetensors")
     assert step == 2 and all(p.isfinite().all() for p in model.parameters())
+
+
+def test_weight_average_math_and_restart():
+    from openjai.train.ema import WeightAverage
+
+    net = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+    ema = WeightAverage(net, decay=0.5)
+    with torch.no_grad():
+        net.weight.fill_(1.0)
+    ema.update(net)  # warm-up: d = min(0.5, 1/10) = 0.1
+    assert torch.allclose(ema.state["weight"], torch.full((1, 2), 0.9))
+    ema.update(net)  # d = min(0.5, 2/11)
+    assert torch.allclose(ema.state["weight"], torch.full((1, 2), 0.9 * 2 / 11 + 9 / 11))
+    # a stored average of another architecture is not reused
+    other = WeightAverage(torch.nn.Linear(3, 1), 0.5, state=ema.state, updates=2)
+    assert other.updates == 0 and other.state["weight"].shape == (1, 3)
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, 1.0)
+
+
+def test_checkpoint_keeps_the_weight_average(tmp_path):
+    data, run = tmp_path / "data", tmp_path / "run"
+    _make_data(data)
+    subprocess.run(_train_cmd(run, data, 3) + ["--ema", "0.9"], check=True, capture_output=True)
+    ckpt = run / "checkpoint.safetensors"
+    averaged, _ = load_model_from_checkpoint(ckpt)
+    raw, _ = load_model_from_checkpoint(ckpt, average=False)
+    differs = [not torch.equal(a, b) for a, b in zip(averaged.parameters(), raw.parameters())]
+    assert any(differs)
+    assert json.loads(read_metadata(ckpt)["extra"])["ema_updates"] == 3
+    subprocess.run(_train_cmd(run, data, 5) + ["--ema", "0.9"], check=True, capture_output=True)
+    assert json.loads(read_metadata(ckpt)["extra"])["ema_updates"] == 5  # resumed, not restarted

@@ -1,6 +1,7 @@
 """Atomic, pickle-free training checkpoints (safetensors + JSON metadata).
 
-A checkpoint holds the model, Adam's moments, the torch RNG state and the step count.
+A checkpoint holds the model, the moving average of its weights (``ema.*``, train/ema.py),
+Adam's moments, the torch RNG state and the step count.
 It is written to a temporary file, fsynced and renamed over the previous one, so a kill
 at any moment leaves either the old or the new checkpoint, never a partial one.
 """
@@ -16,10 +17,15 @@ from safetensors import safe_open
 from ..codec.config import CodecConfig
 from ..codec.model import Codec
 from ..codec.weights import save_safetensors
+from .ema import WeightAverage
 
 
-def save_checkpoint(path: Path, model: Codec, opt: torch.optim.Optimizer, step: int, extra: dict) -> None:
+def save_checkpoint(path: Path, model: Codec, opt: torch.optim.Optimizer, step: int, extra: dict,
+                    ema: WeightAverage | None = None) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if ema is not None:
+        tensors |= {f"ema.{k}": v for k, v in ema.state.items()}
+        extra = extra | {"ema_updates": ema.updates}
     params = [p for group in opt.param_groups for p in group["params"]]
     for i, p in enumerate(params):
         state = opt.state.get(p)
@@ -37,8 +43,9 @@ def read_metadata(path: Path) -> dict[str, str]:
         return dict(f.metadata() or {})
 
 
-def load_model_from_checkpoint(path: Path) -> tuple[Codec, int]:
-    """Only the model and its step count (for export and evaluation)."""
+def load_model_from_checkpoint(path: Path, average: bool = True) -> tuple[Codec, int]:
+    """Only the model and its step count (for export and evaluation); with ``average`` the
+    moving average of the weights when the checkpoint has one."""
     from ..errors import ModelError
 
     if not Path(path).is_file():
@@ -46,12 +53,16 @@ def load_model_from_checkpoint(path: Path) -> tuple[Codec, int]:
     meta = read_metadata(path)
     model = Codec(CodecConfig.from_json(meta["config"]))
     with safe_open(str(path), framework="pt") as f:
-        model.load_state_dict({k[6:]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")})
+        state = {k[6:]: f.get_tensor(k) for k in f.keys() if k.startswith("model.")}
+        if average:
+            state |= {k[4:]: f.get_tensor(k) for k in f.keys() if k.startswith("ema.")}
+    model.load_state_dict(state)
     return model.eval(), int(meta["step"])
 
 
-def load_checkpoint(path: Path, opt_factory) -> tuple[Codec, torch.optim.Optimizer, int, dict]:
-    """Rebuild model and optimizer from a checkpoint; ``opt_factory(model)`` makes the optimizer."""
+def load_checkpoint(path: Path, opt_factory) -> tuple[Codec, torch.optim.Optimizer, int, dict, dict]:
+    """Rebuild model and optimizer from a checkpoint; ``opt_factory(model)`` makes the optimizer.
+    The last item is the stored weight average (empty when there is none)."""
     meta = read_metadata(path)
     model = Codec(CodecConfig.from_json(meta["config"]))
     with safe_open(str(path), framework="pt") as f:
@@ -67,7 +78,8 @@ def load_checkpoint(path: Path, opt_factory) -> tuple[Codec, torch.optim.Optimiz
                 "step": tensors[f"adam.{i}.step"].reshape(()),
             }
     torch.set_rng_state(tensors["rng.torch"])
-    return model, opt, int(meta["step"]), json.loads(meta.get("extra", "{}"))
+    ema = {k[4:]: v for k, v in tensors.items() if k.startswith("ema.")}
+    return model, opt, int(meta["step"]), json.loads(meta.get("extra", "{}")), ema
 
 
 def load_any_model(path: Path) -> tuple[Codec, str]:

@@ -38,6 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=LOSSES, default="mse",
                    help="distortion term: 255²·MSE; half of it plus half of a scaled 1 - MS-SSIM on luma; "
                    "or YCbCr MSE weighted 6:1:1 (openjai/train/losses.py; default: %(default)s)")
+    p.add_argument("--ema", type=float, default=d.ema_decay, metavar="DECAY",
+                   help="decay of the weights' moving average that checkpoints keep and export ships "
+                   "(openjai/train/ema.py; default: %(default)s)")
     p.add_argument("--tiny", action="store_true", help="tiny test architecture (for tests and smoke runs)")
 
 
@@ -51,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         use_wallpapers=not args.no_wallpapers, init_weights=args.init,
         widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16, context=args.context,
-        loss=args.loss,
+        loss=args.loss, ema_decay=args.ema,
     )
     if (args.widen or args.context) and not args.init:
         raise SystemExit("--widen and --context need --init (the model to grow)")
@@ -61,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("checkpoint", type=Path, help="training checkpoint (run_dir/checkpoint.safetensors)")
+    p.add_argument("checkpoint", type=Path, help="training checkpoint (run_dir/checkpoint.safetensors); "
+                   "its weights' moving average is exported when it has one")
     p.add_argument("--point", default="base", help="operating point name: writes <point>.safetensors and "
                    "<point>.toml (default: %(default)s)")
     p.add_argument("--outdir", type=Path, default=Path(__file__).resolve().parents[1] / "weights",

@@ -24,6 +24,7 @@ from ..codec.model import Codec
 from ..files import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import CropSampler
+from .ema import WeightAverage
 from .losses import distortion
 from .widen import add_context, widen
 
@@ -50,6 +51,7 @@ class TrainConfig:
     bf16: bool = False  # convolutions in bfloat16 (autocast); needs a CPU with AVX512-BF16/AMX to pay
     context: str | None = None  # "checkerboard": add a context model to the warm-start model
     loss: str = "mse"  # distortion term (train/losses.py)
+    ema_decay: float = 0.999  # moving average of the weights, what export ships (train/ema.py)
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -85,7 +87,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
     torch.set_num_threads(cfg.threads)
     ckpt = cfg.run_dir / "checkpoint.safetensors"
     if ckpt.exists():
-        model, opt, step, extra = load_checkpoint(ckpt, _make_optimizer(cfg.lr))
+        model, opt, step, extra, ema_state = load_checkpoint(ckpt, _make_optimizer(cfg.lr))
         for group in opt.param_groups:
             group["lr"] = cfg.lr * group["lr_factor"]
     else:
@@ -101,7 +103,8 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
                 model = add_context(model, model.cfg.context_hidden)
         torch.manual_seed(cfg.seed)
         opt = _make_optimizer(cfg.lr)(model)
-        step, extra = 0, {"train_seconds": 0.0}
+        step, extra, ema_state = 0, {"train_seconds": 0.0}, {}
+    ema = WeightAverage(model, cfg.ema_decay, ema_state or None, extra.get("ema_updates", 0))
     model.train()
     sampler = CropSampler(cfg.data, cfg.crop, cfg.use_wallpapers)
     lambdas = torch.tensor(model.cfg.lambdas)
@@ -137,6 +140,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
+            ema.update(model)
             step += 1
             bar.update(1)
             window["n"] += 1
@@ -155,9 +159,9 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
                 bar.set_postfix(loss=row[3], bpp=row[4], psnr=row[5])
                 window = {"n": 0, "loss": 0.0, "bpp": 0.0, "mse_db": 0.0, "t0": now}
             if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
-                save_checkpoint(ckpt, model, opt, step, extra)
+                save_checkpoint(ckpt, model, opt, step, extra, ema)
                 last_save = time.monotonic()
-        save_checkpoint(ckpt, model, opt, step, extra)
+        save_checkpoint(ckpt, model, opt, step, extra, ema)
     finally:
         bar.close()
         log_file.close()
