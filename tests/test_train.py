@@ -116,6 +116,9 @@ def test_losses_units_and_values():
     chroma = x + torch.tensor([0.01, -0.01 * 0.2126 / 0.7152, 0.0]).view(1, 3, 1, 1)  # ΔY = 0, ΔCr ≠ 0
     d = distortion(chroma, x, "ycbcr-mse")
     assert torch.allclose(d, torch.full((2,), YCBCR_SCALE * 255.0**2 * (0.01 / 1.5748) ** 2 / 8), rtol=1e-3)
+    # the '+msssim' variants add the same MS-SSIM half to either pixel term
+    assert torch.allclose(2 * distortion(noisy, x, "ycbcr-mse+msssim") - distortion(noisy, x, "ycbcr-mse"),
+                          ssim_part, rtol=1e-4)
 
 
 def test_msssim_loss_training_runs(tmp_path):

@@ -36,8 +36,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="with --init: add a checkerboard context model (codec/context.py) to the "
                    "warm-start model, starting from the same function")
     p.add_argument("--loss", choices=LOSSES, default="mse",
-                   help="distortion term: 255²·MSE; half of it plus half of a scaled 1 - MS-SSIM on luma; "
-                   "or YCbCr MSE weighted 6:1:1 (openjai/train/losses.py; default: %(default)s)")
+                   help="distortion term: 255²·MSE, or YCbCr MSE weighted 6:1:1; '+msssim': half of that "
+                   "plus half of a scaled 1 - MS-SSIM on luma (openjai/train/losses.py; default: %(default)s)")
     p.add_argument("--ema", type=float, default=d.ema_decay, metavar="DECAY",
                    help="decay of the weights' moving average that checkpoints keep and export ships "
                    "(openjai/train/ema.py; default: %(default)s)")

@@ -1,8 +1,9 @@
 """Distortion terms of the training loss, per example, in the units of 255²·MSE.
 
-    mse          255² · MSE(x̂, x)                         (PSNR-optimal; the default)
-    mse+msssim   ½ · 255² · MSE(x̂, x) + ½ · W · (1 − MS-SSIM(Y(x̂), Y(x)))
-    ycbcr-mse    C · 255² · (6·MSE_Y + MSE_Cb + MSE_Cr) / 8
+    mse                255² · MSE(x̂, x)                         (PSNR-optimal; the default)
+    mse+msssim         ½ · 255² · MSE(x̂, x) + ½ · W · (1 − MS-SSIM(Y(x̂), Y(x)))
+    ycbcr-mse          C · 255² · (6·MSE_Y + MSE_Cb + MSE_Cr) / 8
+    ycbcr-mse+msssim   ½ · ycbcr-mse + ½ · W · (1 − MS-SSIM(Y(x̂), Y(x)))
 
 The loss of an example at rate point k is λ_k · D + bpp, so a distortion keeps the units of
 255²·MSE to keep the λ ladder's rates. W = ``MSSSIM_SCALE`` makes the two halves about equal
@@ -23,7 +24,7 @@ import torch
 
 from ..eval.metrics.colour import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
 
-LOSSES = ("mse", "mse+msssim", "ycbcr-mse")
+LOSSES = ("mse", "mse+msssim", "ycbcr-mse", "ycbcr-mse+msssim")
 MSSSIM_SCALE = 3000.0
 YCBCR_WEIGHTS = (6.0, 1.0, 1.0)
 YCBCR_SCALE = 1.6
@@ -41,16 +42,17 @@ def _ycbcr(x: torch.Tensor) -> torch.Tensor:
 
 def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
     """(B,) distortion of each example (see module docstring); x, x̂: (B, 3, H, W) in [0, 1]."""
-    mse = ((x_hat - x) ** 2).flatten(1).mean(1) * 255.0**2
-    if kind == "mse":
-        return mse
-    if kind == "mse+msssim":
-        from pytorch_msssim import ms_ssim
-
-        ssim = ms_ssim(_luma(x_hat.clamp(0, 1)), _luma(x), data_range=1.0, size_average=False)
-        return 0.5 * mse + 0.5 * MSSSIM_SCALE * (1.0 - ssim)
-    if kind == "ycbcr-mse":
+    if kind not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+    if kind.startswith("ycbcr-mse"):
         per_plane = ((_ycbcr(x_hat) - _ycbcr(x)) ** 2).flatten(2).mean(2)  # (B, 3)
         w = torch.tensor(YCBCR_WEIGHTS, dtype=per_plane.dtype, device=per_plane.device)
-        return YCBCR_SCALE * 255.0**2 * (per_plane * w).sum(1) / w.sum()
-    raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+        pixel = YCBCR_SCALE * 255.0**2 * (per_plane * w).sum(1) / w.sum()
+    else:
+        pixel = ((x_hat - x) ** 2).flatten(1).mean(1) * 255.0**2
+    if not kind.endswith("+msssim"):
+        return pixel
+    from pytorch_msssim import ms_ssim
+
+    ssim = ms_ssim(_luma(x_hat.clamp(0, 1)), _luma(x), data_range=1.0, size_average=False)
+    return 0.5 * pixel + 0.5 * MSSSIM_SCALE * (1.0 - ssim)
