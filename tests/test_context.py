@@ -18,6 +18,7 @@ from openjai.codec.context import R_CTX_LIMIT, anchor_mask
 from openjai.codec.model import Codec
 from openjai.codec.scale_decoder import ACT_BITS, ACT_LIMIT, WEIGHT_BITS
 from openjai.codec.weights import export, load_codec_weights
+from openjai.errors import ModelError
 from openjai.train.checkpoint import load_model_from_checkpoint
 from openjai.train.widen import add_context
 from test_train import _make_data
@@ -106,15 +107,20 @@ def test_effort_refines_a_context_model(tiny_ctx, sample_rgb):
 def test_zero_context_codes_like_its_base(shipped, sample_rgb, tmp_path):
     """add_context keeps the model's function: same latents, same image, same size but for the
     range coder's extra flush of the second pass."""
-    path = tmp_path / "ctx.safetensors"
-    export(add_context(shipped.model, 16), path)
-    grown = load_codec_weights(path)
+    # a context-free model with trained transforms: the shipped one without its context
+    plain = Codec(dataclasses.replace(shipped.model.cfg, context="none"))
+    plain.load_state_dict({k: v for k, v in shipped.model.state_dict().items() if not k.startswith("context.")})
+    export(plain, tmp_path / "plain.safetensors")
+    export(add_context(plain, 16), tmp_path / "ctx.safetensors")
+    base, grown = load_codec_weights(tmp_path / "plain.safetensors"), load_codec_weights(tmp_path / "ctx.safetensors")
     rgb = sample_rgb[:128, :192]
-    a = coder.Encoder(shipped, rgb, ColourMode.RGB, None).code(4.0)
+    a = coder.Encoder(base, rgb, ColourMode.RGB, None).code(4.0)
     b = coder.Encoder(grown, rgb, ColourMode.RGB, None).code(4.0)
-    la, lb = coder.decode_latents(shipped, parse(a)), coder.decode_latents(grown, parse(b))
+    la, lb = coder.decode_latents(base, parse(a)), coder.decode_latents(grown, parse(b))
     assert torch.equal(la.residual, lb.residual) and torch.equal(la.sigma_index, lb.sigma_index)
-    np.testing.assert_array_equal(coder.reconstruct(shipped, la), coder.reconstruct(grown, lb))
+    np.testing.assert_array_equal(coder.reconstruct(base, la), coder.reconstruct(grown, lb))
+    with pytest.raises(ModelError, match="already has a context"):
+        add_context(grown.model, 16)
     assert abs(len(a) - len(b)) <= 16
     assert psnr(coder.reconstruct(grown, lb), rgb) > 20
 

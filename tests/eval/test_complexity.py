@@ -160,11 +160,15 @@ def test_measure_complexity(tiny) -> None:
 def test_context_kmac_matches_hand_count(shipped) -> None:
     """A checkerboard context adds its two branches (5×5 conv M→H, 1×1 conv H→M each, on the
     latent grid) to both sides."""
+    import dataclasses
+
+    from openjai.codec.model import Codec
     from openjai.train.widen import add_context
 
-    cfg = shipped.model.cfg
-    base = kmac_per_pixel(shipped.model, 768, 512)
-    k = kmac_per_pixel(add_context(shipped.model, 32), 768, 512)
+    plain = Codec(dataclasses.replace(shipped.model.cfg, context="none"))
+    cfg = plain.cfg
+    base = kmac_per_pixel(plain, 768, 512)
+    k = kmac_per_pixel(add_context(plain, 32), 768, 512)
     hand = 2 * (25 * cfg.latent_channels * 32 + 32 * cfg.latent_channels) / 256 / 1000
     assert base.context == 0 and k.context == pytest.approx(hand, rel=0.01)
     assert k.decoder == pytest.approx(base.decoder + hand) and k.encoder == pytest.approx(base.encoder + hand)
