@@ -25,12 +25,11 @@ hyperprior-only model computes exactly that model's function at step 0.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .entropy import ste_round
 from .scale_decoder import (
-    ACT_BITS, ACT_LIMIT, WEIGHT_BITS, WEIGHT_LIMIT, exact_conv, quant_weight, round_shift, ste_round_half_up,
+    ACT_BITS, ACT_LIMIT, WEIGHT_BITS, exact_conv, fake_quant_conv, integer_conv_parameters, round_shift,
 )
 
 KERNEL = 5
@@ -72,10 +71,7 @@ class CheckerboardContext(nn.Module):
         with torch.autocast(autocast_device, enabled=False):
             x = torch.clamp(r_anchors.float(), -R_CTX_LIMIT, R_CTX_LIMIT)
             for i, conv in enumerate(self.scale):
-                in_bits = 0 if i == 0 else ACT_BITS
-                bias = ste_round(conv.bias * 2 ** (WEIGHT_BITS + in_bits)) / 2 ** (WEIGHT_BITS + in_bits)
-                x = F.conv2d(x, quant_weight(conv.weight), bias, padding=conv.padding)
-                x = ste_round_half_up(x * 2**ACT_BITS) / 2**ACT_BITS
+                x = fake_quant_conv(x, conv, 0 if i == 0 else ACT_BITS)
                 if i == 0:
                     x = torch.clamp(x, 0, ACT_LIMIT / 2**ACT_BITS)
             return x
@@ -86,9 +82,8 @@ class CheckerboardContext(nn.Module):
         x = torch.clamp(r_anchors.detach().cpu().double(), -R_CTX_LIMIT, R_CTX_LIMIT)
         for i, conv in enumerate(self.scale):
             in_bits = 0 if i == 0 else ACT_BITS
-            w = torch.round(torch.clamp(conv.weight.detach().cpu(), -WEIGHT_LIMIT, WEIGHT_LIMIT) * 2**WEIGHT_BITS)
-            b = torch.round(conv.bias.detach().cpu() * 2 ** (WEIGHT_BITS + in_bits))
-            x = round_shift(exact_conv(x, w.double(), b.double()), WEIGHT_BITS + in_bits - ACT_BITS)
+            w, b = integer_conv_parameters(conv, in_bits)
+            x = round_shift(exact_conv(x, w, b), WEIGHT_BITS + in_bits - ACT_BITS)
             if i == 0:
                 x = torch.clamp(x, 0, ACT_LIMIT)
         # far outside any σ-index once added to the clamped t_hyper, so it changes no index,

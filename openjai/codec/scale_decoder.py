@@ -45,6 +45,25 @@ def quant_weight(w: torch.Tensor) -> torch.Tensor:
     return ste_round(w * 2**WEIGHT_BITS) / 2**WEIGHT_BITS
 
 
+def fake_quant_conv(x: torch.Tensor, conv: nn.Conv2d, in_bits: int) -> torch.Tensor:
+    """Training path of one integer-exact convolution whose input has ``in_bits`` fractional
+    bits: quantized weights and bias, output rounded to ACT_BITS like the integer path."""
+    bias = ste_round(conv.bias * 2 ** (WEIGHT_BITS + in_bits)) / 2 ** (WEIGHT_BITS + in_bits)
+    x = F.conv2d(x, quant_weight(conv.weight), bias, padding=conv.padding)
+    return ste_round_half_up(x * 2**ACT_BITS) / 2**ACT_BITS
+
+
+def integer_conv_parameters(conv: nn.Conv2d, in_bits: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of one integer-exact convolution as integer-valued float64 tensors.
+
+    Derived from the float32 weights by exact operations (clamp, ×2^k, round), so they are the
+    same on every machine.
+    """
+    w = torch.round(torch.clamp(conv.weight.detach().cpu(), -WEIGHT_LIMIT, WEIGHT_LIMIT) * 2**WEIGHT_BITS)
+    b = torch.round(conv.bias.detach().cpu() * 2 ** (WEIGHT_BITS + in_bits))
+    return w.double(), b.double()
+
+
 class ScaleDecoder(nn.Module):
     """h_σ: hyper-latent ẑ (Z channels, 1/64 resolution) → continuous σ-index t (M, 1/16)."""
 
@@ -74,10 +93,7 @@ class ScaleDecoder(nn.Module):
     def _forward(self, z_hat: torch.Tensor) -> torch.Tensor:
         x = z_hat
         for i, conv in enumerate(self.convs):
-            in_bits = 0 if i == 0 else ACT_BITS
-            bias = ste_round(conv.bias * 2 ** (WEIGHT_BITS + in_bits)) / 2 ** (WEIGHT_BITS + in_bits)
-            x = F.conv2d(x, quant_weight(conv.weight), bias, padding=1)
-            x = ste_round_half_up(x * 2**ACT_BITS) / 2**ACT_BITS
+            x = fake_quant_conv(x, conv, 0 if i == 0 else ACT_BITS)
             if i < len(self.convs) - 1:
                 x = torch.clamp(F.pixel_shuffle(x, 2), 0, ACT_LIMIT / 2**ACT_BITS)
         return x
@@ -88,18 +104,8 @@ class ScaleDecoder(nn.Module):
         return ste_round_half_up(torch.clamp(t, 0, self.levels - 1))
 
     def integer_parameters(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """(weight, bias) per layer as integer-valued float64 tensors.
-
-        Derived from the float32 weights by exact operations (clamp, ×2^k, round), so they
-        are the same on every machine.
-        """
-        params = []
-        for i, conv in enumerate(self.convs):
-            in_bits = 0 if i == 0 else ACT_BITS
-            w = torch.round(torch.clamp(conv.weight.detach().cpu(), -WEIGHT_LIMIT, WEIGHT_LIMIT) * 2**WEIGHT_BITS)
-            b = torch.round(conv.bias.detach().cpu() * 2 ** (WEIGHT_BITS + in_bits))
-            params.append((w.double(), b.double()))
-        return params
+        """(weight, bias) per layer as integer-valued float64 tensors (``integer_conv_parameters``)."""
+        return [integer_conv_parameters(conv, 0 if i == 0 else ACT_BITS) for i, conv in enumerate(self.convs)]
 
     @torch.no_grad()
     def fixed_t(self, z_hat: torch.Tensor) -> torch.Tensor:

@@ -1,8 +1,9 @@
 """Resumable rate-distortion training of one variable-rate model.
 
 Each example gets its own rate point k (uniform over the ladder); the loss is
-mean_i(λ_k(i) · D_i + bpp_i), D = 255² · MSE by default (train/losses.py for the others). Checkpoints are atomic and written every
-``checkpoint_minutes``; SIGTERM/SIGINT save one and exit cleanly. Crops are drawn from a
+mean_i(λ_k(i) · D_i + bpp_i), D = 255² · MSE by default (train/losses.py for the others).
+Checkpoints are atomic and written every ``checkpoint_minutes``; SIGTERM/SIGINT save one and
+exit cleanly. Crops are drawn from a
 generator seeded with (seed, step), so a resumed run sees the data it would have seen.
 """
 

@@ -7,7 +7,7 @@
 
 The loss of an example at rate point k is λ_k · D + bpp, so a distortion keeps the units of
 255²·MSE to keep the λ ladder's rates. W = ``MSSSIM_SCALE`` makes the two halves about equal
-at mid rates: measured with the shipped base model on 8 training crops, W·(1 − MS-SSIM) /
+at mid rates: measured with model openjai-base-f05d3430 (RGB MSE) on 8 training crops, W·(1 − MS-SSIM) /
 255²·MSE is 1.06 / 0.88 / 0.74 / 0.45 / 0.37 (median) at β = 0 / 2 / 4 / 6 / 7. MS-SSIM is
 ``pytorch_msssim.ms_ssim`` (the library the CTTC metric uses) on BT.709 luma, as the CTTC
 measures it; x̂ is clamped to [0, 1] for it.
