@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +41,20 @@ def load_any(path: Path, tmp: Path) -> tuple[LoadedCodec, str]:
     return load_codec_weights(out), label
 
 
-def rd_points(lc: LoadedCodec, inp: image.CodecInput, betas: list[float]) -> np.ndarray:
-    """(len(betas), 1 + len(METRICS)): bpp and metrics of the streams at each β."""
-    enc = Encoder(lc, inp.rgb, inp.colour, None)
+def rd_points(lc: LoadedCodec, inp: image.CodecInput, betas: list[float],
+              effort: int = 0) -> tuple[np.ndarray, list[float]]:
+    """(len(betas), 1 + len(METRICS)) bpp and metrics of the streams at each β, and the wall
+    seconds of each ``code(β)`` call (also used by benchmarks/effort.py)."""
+    enc = Encoder(lc, inp.rgb, inp.colour, None, effort=effort)
     pixels = inp.rgb.shape[0] * inp.rgb.shape[1]
-    rows = []
+    rows, seconds = [], []
     for beta in betas:
+        t0 = time.perf_counter()
         data = enc.code(beta)
+        seconds.append(time.perf_counter() - t0)
         q = compute_all(inp.rgb, openjai.decode(data, model=lc), METRICS)
         rows.append((len(data) * 8 / pixels, *(q[m] for m in METRICS)))
-    return np.array(rows)
+    return np.array(rows), seconds
 
 
 def main() -> None:
@@ -68,7 +73,7 @@ def main() -> None:
         for name, path in find_images(args.data, args.limit):
             inp = image.load(path)
             for i, (lc, _) in enumerate(models):
-                curves[i].append(rd_points(lc, inp, betas))
+                curves[i].append(rd_points(lc, inp, betas)[0])
             print(f"{name}: " + ", ".join(
                 f"{label} {bd_rate(curves[0][-1][:, 0], curves[0][-1][:, 1], c[-1][:, 0], c[-1][:, 1]):+.2f} %"
                 for (_, label), c in zip(models[1:], curves[1:])), flush=True)

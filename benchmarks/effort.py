@@ -12,21 +12,17 @@ this process for all levels alike.
 from __future__ import annotations
 
 import argparse
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from compare_models import METRICS, rd_points  # benchmarks/ is on sys.path when run as a script
 
 import openjai
 from openjai import image
-from openjai.codec.coder import Encoder
 from openjai.codec.refine import EFFORT_ITERATIONS
 from openjai.eval.bdrate import bd_rate
 from openjai.eval.cttc import find_images
-from openjai.eval.metrics import compute_all
-
-METRICS = ("psnr_y", "ms_ssim")
 
 
 def main() -> None:
@@ -48,15 +44,8 @@ def main() -> None:
         mp = inp.rgb.shape[0] * inp.rgb.shape[1] / 1e6
         curves = {}
         for lv in levels:
-            enc = Encoder(lc, inp.rgb, inp.colour, None, effort=lv)
-            pts = []
-            for beta in betas:
-                t0 = time.perf_counter()
-                data = enc.code(beta)
-                s_per_mp[lv].append((time.perf_counter() - t0) / mp)
-                q = compute_all(inp.rgb, openjai.decode(data, model=lc), METRICS)
-                pts.append((len(data) * 8 / (mp * 1e6), *(q[m] for m in METRICS)))
-            curves[lv] = np.array(pts)
+            curves[lv], seconds = rd_points(lc, inp, betas, effort=lv)
+            s_per_mp[lv] += [s / mp for s in seconds]
         for lv in levels:
             for j, m in enumerate(METRICS, start=1):
                 bd[lv][m].append(bd_rate(curves[0][:, 0], curves[0][:, j], curves[lv][:, 0], curves[lv][:, j]))
