@@ -98,7 +98,7 @@ def test_missing_data_is_a_clear_error(tmp_path):
 def test_losses_units_and_values():
     """Both distortions are in 255²·MSE units: 0 for a perfect reconstruction, the MSE part
     exact, the MS-SSIM part positive for a distorted image; unknown names are refused."""
-    from openjai.train.losses import MSSSIM_SCALE, YCBCR_SCALE, distortion
+    from openjai.codec.distortion import MSSSIM_SCALE, YCBCR_SCALE, distortion
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 192, 192, generator=g)
@@ -108,7 +108,7 @@ def test_losses_units_and_values():
     assert torch.allclose(distortion(x, x, "mse+msssim"), torch.zeros(2), atol=1e-3)
     ssim_part = 2 * distortion(noisy, x, "mse+msssim") - mse
     assert ((ssim_part > 0) & (ssim_part < MSSSIM_SCALE)).all()
-    with pytest.raises(ValueError, match="loss"):
+    with pytest.raises(ValueError, match="distortion"):
         distortion(x, x, "l1")
     # ycbcr-mse: a grey error (equal in R, G, B) is pure luma, a luma-free one pure chroma
     grey = x + 0.01
@@ -129,6 +129,7 @@ def test_msssim_loss_training_runs(tmp_path):
     subprocess.run(cmd, check=True, capture_output=True)
     model, step = load_model_from_checkpoint(run / "checkpoint.safetensors")
     assert step == 2 and all(p.isfinite().all() for p in model.parameters())
+    assert model.cfg.distortion == "mse+msssim"  # recorded for encoder refinement
 
 
 def test_weight_average_math_and_restart():

@@ -1,4 +1,5 @@
-"""Growing a trained model (train/widen.py): the wider model starts where the old one was."""
+"""Growing a trained model (train/widen.py): the wider model, or the one with more rate points,
+starts where the old one was."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from openjai.codec.config import TINY
 from openjai.codec.model import Codec
 from openjai.errors import ModelError
 from openjai.train.checkpoint import load_model_from_checkpoint
-from openjai.train.widen import widen
+from openjai.train.widen import extend_rates, widen
 from test_train import _make_data
 
 
@@ -64,3 +65,27 @@ def test_train_cli_widens_a_warm_start(tmp_path, tiny_weights):
     assert step == 2 and (model.cfg.channels, model.cfg.latent_channels) == (12, 24)
     r = subprocess.run(cmd[:3] + [str(tmp_path / "run2"), "--widen", "12", "24"], capture_output=True, text=True)
     assert r.returncode != 0 and "need --init" in r.stderr
+    r = subprocess.run(cmd[:3] + [str(tmp_path / "run3"), "--extend-rates", "1", "1"], capture_output=True, text=True)
+    assert r.returncode != 0 and "need --init" in r.stderr
+
+
+def test_extended_ladder_codes_the_old_points_alike():
+    """Old β b is new β b + below, bit for bit; the ladder keeps its spacing at both ends and
+    the new points' gains continue the old ones'."""
+    torch.manual_seed(0)
+    old = Codec(TINY).eval()
+    with torch.no_grad():  # per-channel gains that differ, as a trained model's do
+        old.gain.log_gain.add_(0.1 * torch.randn_like(old.gain.log_gain))
+    new = extend_rates(old, 2, 1).eval()
+    lams = old.cfg.lambdas
+    assert new.cfg.levels == old.cfg.levels + 3 and new.cfg.lambdas[2:-1] == lams
+    assert new.cfg.lambdas[0] == pytest.approx(lams[0] * (lams[0] / lams[1]) ** 2, rel=1e-5)
+    assert new.cfg.lambdas[-1] == pytest.approx(lams[-1] * lams[-1] / lams[-2], rel=1e-5)
+    x = torch.rand(1, 3, 128, 128)
+    for beta in (0.0, 2.5, old.cfg.levels - 1.0):
+        for a, b in zip(_decode_path(old, x, beta), _decode_path(new, x, beta + 2)):
+            assert torch.equal(a, b)
+    g = new.gain.log_gain.detach()
+    assert torch.allclose(g[1] - g[0], g[3] - g[2]) and torch.allclose(g[-1] - g[-2], g[-2] - g[-3])
+    with pytest.raises(ModelError, match="at least one"):
+        extend_rates(old, 0, 0)

@@ -7,6 +7,8 @@ import math
 from dataclasses import asdict, dataclass, field
 
 CONTEXTS = ("none", "checkerboard")
+#: distortion measures a model can be trained on (codec/distortion.py)
+DISTORTIONS = ("mse", "mse+msssim", "ycbcr-mse", "ycbcr-mse+msssim")
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class CodecConfig:
     scale_max: float = 64.0
     context: str = "none"  # "none" or "checkerboard" (context.py)
     context_hidden: int = 64  # width of the checkerboard context networks
+    distortion: str = "mse"  # what training minimised; encoder refinement minimises the same
     lambdas: tuple[float, ...] = field(
         default_factory=lambda: tuple(round(0.00025 * (0.13 / 0.00025) ** (i / 7), 6) for i in range(8))
     )
@@ -35,6 +38,8 @@ class CodecConfig:
     def __post_init__(self) -> None:
         if self.context not in CONTEXTS:
             raise ValueError(f"context must be one of {CONTEXTS}, got {self.context!r}")
+        if self.distortion not in DISTORTIONS:
+            raise ValueError(f"distortion must be one of {DISTORTIONS}, got {self.distortion!r}")
 
     @property
     def levels(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .losses import LOSSES
+from ..codec.config import DISTORTIONS
 from .loop import TrainConfig, train
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "train"
@@ -35,9 +35,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--context", choices=["checkerboard"], default=None,
                    help="with --init: add a checkerboard context model (codec/context.py) to the "
                    "warm-start model, starting from the same function")
-    p.add_argument("--loss", choices=LOSSES, default="mse",
+    p.add_argument("--extend-rates", type=int, nargs=2, default=None, metavar=("BELOW", "ABOVE"),
+                   help="with --init: add rate points under and over the warm-start model's λ ladder, "
+                   "same spacing, for lower and higher bit rates (old β b becomes b + BELOW)")
+    p.add_argument("--loss", choices=DISTORTIONS, default="mse",
                    help="distortion term: 255²·MSE, or YCbCr MSE weighted 6:1:1; '+msssim': half of that "
-                   "plus half of a scaled 1 - MS-SSIM on luma (openjai/train/losses.py; default: %(default)s)")
+                   "plus half of a scaled 1 - MS-SSIM on luma (openjai/codec/distortion.py; the weights file records it; default: %(default)s)")
     p.add_argument("--ema", type=float, default=d.ema_decay, metavar="DECAY",
                    help="decay of the weights' moving average that checkpoints keep and export ships "
                    "(openjai/train/ema.py; default: %(default)s)")
@@ -54,10 +57,10 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         use_wallpapers=not args.no_wallpapers, init_weights=args.init,
         widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16, context=args.context,
-        loss=args.loss, ema_decay=args.ema,
+        extend_rates=tuple(args.extend_rates) if args.extend_rates else None, loss=args.loss, ema_decay=args.ema,
     )
-    if (args.widen or args.context) and not args.init:
-        raise SystemExit("--widen and --context need --init (the model to grow)")
+    if (args.widen or args.context or args.extend_rates) and not args.init:
+        raise SystemExit("--widen, --context and --extend-rates need --init (the model to grow)")
     path = train(cfg, TINY if args.tiny else CodecConfig())
     print(f"checkpoint: {path}")
     return 0

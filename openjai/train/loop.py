@@ -1,7 +1,7 @@
 """Resumable rate-distortion training of one variable-rate model.
 
 Each example gets its own rate point k (uniform over the ladder); the loss is
-mean_i(λ_k(i) · D_i + bpp_i), D = 255² · MSE by default (train/losses.py for the others).
+mean_i(λ_k(i) · D_i + bpp_i), D = 255² · MSE by default (codec/distortion.py for the others).
 Checkpoints are atomic and written every ``checkpoint_minutes``; SIGTERM/SIGINT save one and
 exit cleanly. Crops are drawn from a
 generator seeded with (seed, step), so a resumed run sees the data it would have seen.
@@ -21,13 +21,13 @@ import torch
 from tqdm import tqdm
 
 from ..codec.config import CodecConfig
+from ..codec.distortion import distortion
 from ..codec.model import Codec
 from ..files import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import CropSampler
 from .ema import WeightAverage
-from .losses import distortion
-from .widen import add_context, widen
+from .widen import add_context, extend_rates, widen
 
 LOG_FIELDS = ["step", "seconds", "steps_per_s", "loss", "bpp", "psnr"]
 
@@ -51,16 +51,22 @@ class TrainConfig:
     widen_to: tuple[int, int] | None = None  # (N, M): widen the warm-start model (train/widen.py)
     bf16: bool = False  # convolutions in bfloat16 (autocast); needs a CPU with AVX512-BF16/AMX to pay
     context: str | None = None  # "checkerboard": add a context model to the warm-start model
-    loss: str = "mse"  # distortion term (train/losses.py)
+    extend_rates: tuple[int, int] | None = None  # (below, above): more rate points (train/widen.py)
+    loss: str = "mse"  # distortion term (codec/distortion.py); recorded in the model config
     ema_decay: float = 0.999  # moving average of the weights, what export ships (train/ema.py)
 
 
 def _truncate_log(path: Path, step: int) -> None:
-    """Drop log rows written after the checkpoint a resumed run starts from (a kill loses them)."""
+    """Drop log rows written after the checkpoint a resumed run starts from, and a row or header
+    that a kill cut short; a log without a whole header is removed (the run writes a new one)."""
     if not path.exists():
         return
     lines = path.read_text().splitlines(keepends=True)
-    keep = lines[:1] + [ln for ln in lines[1:] if ln.split(",", 1)[0].isdigit() and int(ln.split(",", 1)[0]) <= step]
+    if not lines or not lines[0].endswith("\n"):  # killed before its header was flushed
+        path.unlink()
+        return
+    keep = lines[:1] + [ln for ln in lines[1:] if ln.endswith("\n") and ln.split(",", 1)[0].isdigit()
+                        and int(ln.split(",", 1)[0]) <= step]
     if len(keep) != len(lines):
         atomic_write(path, "".join(keep).encode(), force=True)
 
@@ -102,9 +108,13 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
                 model = widen(model, dataclasses.replace(model.cfg, channels=n, latent_channels=m), cfg.seed)
             if cfg.context and model.context is None:
                 model = add_context(model, model.cfg.context_hidden)
+            if cfg.extend_rates is not None:
+                model = extend_rates(model, *cfg.extend_rates)
         torch.manual_seed(cfg.seed)
         opt = _make_optimizer(cfg.lr)(model)
         step, extra, ema_state = 0, {"train_seconds": 0.0}, {}
+    # the weights file names what training minimises, so encoder refinement minimises the same
+    model.cfg = dataclasses.replace(model.cfg, distortion=cfg.loss)
     ema = WeightAverage(model, cfg.ema_decay, ema_state or None, extra.get("ema_updates", 0))
     model.train()
     sampler = CropSampler(cfg.data, cfg.crop, cfg.use_wallpapers)
@@ -117,6 +127,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
     log = csv.writer(log_file)
     if new_log:
         log.writerow(LOG_FIELDS)
+        log_file.flush()
 
     stop = {"now": False}
 

@@ -129,3 +129,34 @@ def add_context(old: Codec, hidden: int) -> Codec:
     if result.unexpected_keys or not all(k.startswith("context.") for k in result.missing_keys):
         raise ModelError(f"cannot copy the model into a context model: {result}")
     return new
+
+
+def extend_rates(old: Codec, below: int, above: int) -> Codec:
+    """A copy of ``old`` whose rate ladder has ``below`` more points under its lowest λ and
+    ``above`` more over its highest, continuing the ladder's geometric spacing.
+
+    The new points' log-gains continue the end points' per-channel slope, so the model codes
+    its old points exactly as before (old β b is new β b + ``below``) and the new ones start
+    from a linear extrapolation that training then shapes.
+    """
+    lams = old.cfg.lambdas
+    if below < 0 or above < 0 or below + above == 0:
+        raise ModelError("extend the rate ladder by at least one point, none negative")
+    if len(lams) < 2:
+        raise ModelError("a rate ladder needs two points to be extended")
+    low, high = lams[1] / lams[0], lams[-1] / lams[-2]
+    new_lams = (tuple(float(f"{lams[0] / low**k:.6g}") for k in range(below, 0, -1)) + tuple(lams)
+                + tuple(float(f"{lams[-1] * high**k:.6g}") for k in range(1, above + 1)))
+    new = Codec(dataclasses.replace(old.cfg, lambdas=new_lams))
+    state = {k: v for k, v in old.state_dict().items() if not k.endswith("log_gain")}
+    result = new.load_state_dict(state, strict=False)
+    if result.unexpected_keys or any(not k.endswith("log_gain") for k in result.missing_keys):
+        raise ModelError(f"cannot copy the model into the extended ladder: {result}")
+    with torch.no_grad():
+        for a, b in ((old.gain, new.gain), (old.inverse_gain, new.inverse_gain)):
+            g = a.log_gain
+            steps_below = torch.arange(below, 0, -1, dtype=g.dtype)[:, None]
+            steps_above = torch.arange(1, above + 1, dtype=g.dtype)[:, None]
+            b.log_gain.copy_(torch.cat([g[0] - steps_below * (g[1] - g[0]), g,
+                                        g[-1] + steps_above * (g[-1] - g[-2])]))
+    return new

@@ -27,17 +27,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from openjai.bt709 import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
 from openjai.errors import MetricError
 
 #: Bit depth of the internal representation (JPEG AI VM default ``--internal-bits 10``).
 CTTC_INTERNAL_BITS: int = 10
 
-#: BT.709 luma weights (Kr, Kg, Kb) and the Cb / Cr divisors 2(1-Kb), 2(1-Kr).
-BT709_KR: float = 0.2126
-BT709_KG: float = 0.7152
-BT709_KB: float = 0.0722
-BT709_CB_DIV: float = 1.8556
-BT709_CR_DIV: float = 1.5748
 
 
 def _round_to_grid(x: np.ndarray, bits: int | None) -> np.ndarray:

@@ -1,4 +1,6 @@
-"""Distortion terms of the training loss, per example, in the units of 255²·MSE.
+"""Distortion measures, per example, in the units of 255²·MSE: the training loss's D, and the
+objective of encoder refinement (codec/refine.py), which uses the one the model was trained on
+(``CodecConfig.distortion``).
 
     mse                255² · MSE(x̂, x)                         (PSNR-optimal; the default)
     mse+msssim         ½ · 255² · MSE(x̂, x) + ½ · W · (1 − MS-SSIM(Y(x̂), Y(x)))
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 import torch
 
-from ..eval.metrics.colour import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
+from ..bt709 import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
+from .config import DISTORTIONS
 
-LOSSES = ("mse", "mse+msssim", "ycbcr-mse", "ycbcr-mse+msssim")
 MSSSIM_SCALE = 3000.0
+#: pytorch_msssim's 5 scales with an 11-px window need a smaller side above this
+MSSSIM_MIN_SIDE = 160
 YCBCR_WEIGHTS = (6.0, 1.0, 1.0)
 YCBCR_SCALE = 1.6
 
@@ -42,8 +46,8 @@ def _ycbcr(x: torch.Tensor) -> torch.Tensor:
 
 def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
     """(B,) distortion of each example (see module docstring); x, x̂: (B, 3, H, W) in [0, 1]."""
-    if kind not in LOSSES:
-        raise ValueError(f"loss must be one of {LOSSES}, got {kind!r}")
+    if kind not in DISTORTIONS:
+        raise ValueError(f"distortion must be one of {DISTORTIONS}, got {kind!r}")
     if kind.startswith("ycbcr-mse"):
         per_plane = ((_ycbcr(x_hat) - _ycbcr(x)) ** 2).flatten(2).mean(2)  # (B, 3)
         w = torch.tensor(YCBCR_WEIGHTS, dtype=per_plane.dtype, device=per_plane.device)
@@ -56,3 +60,8 @@ def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
 
     ssim = ms_ssim(_luma(x_hat.clamp(0, 1)), _luma(x), data_range=1.0, size_average=False)
     return 0.5 * pixel + 0.5 * MSSSIM_SCALE * (1.0 - ssim)
+
+
+def pixel_part(kind: str) -> str:
+    """The distortion without its MS-SSIM half (for regions too small for MS-SSIM)."""
+    return kind.removesuffix("+msssim")
