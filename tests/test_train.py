@@ -164,3 +164,24 @@ def test_checkpoint_keeps_the_weight_average(tmp_path):
     assert json.loads(read_metadata(ckpt)["extra"])["ema_updates"] == 3
     subprocess.run(_train_cmd(run, data, 5) + ["--ema", "0.9"], check=True, capture_output=True)
     assert json.loads(read_metadata(ckpt)["extra"])["ema_updates"] == 5  # resumed, not restarted
+
+
+@pytest.mark.parametrize("shape", [(2, 1, 192, 192), (1, 1, 203, 330)])
+def test_ms_ssim_matches_pytorch_msssim(shape):
+    """The training/refinement MS-SSIM is pytorch_msssim's (the CTTC metric's library): same
+    values and gradients, odd sizes included (avg-pool padding)."""
+    from pytorch_msssim import ms_ssim as reference
+
+    from openjai.codec.distortion import ms_ssim
+
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(shape, generator=g)
+    y = (x + 0.08 * torch.randn(shape, generator=g)).clamp(0, 1)
+    a, b = y.clone().requires_grad_(True), y.clone().requires_grad_(True)
+    ours, ref = ms_ssim(a, x), reference(b, x, data_range=1.0, size_average=False)
+    assert torch.allclose(ours, ref, atol=2e-6)
+    ours.sum().backward()
+    ref.sum().backward()
+    assert torch.allclose(a.grad, b.grad, atol=1e-7, rtol=1e-3)
+    with pytest.raises(ValueError, match="160"):
+        ms_ssim(x[..., :160, :], x[..., :160, :])

@@ -11,8 +11,11 @@ The loss of an example at rate point k is λ_k · D + bpp, so a distortion keeps
 255²·MSE to keep the λ ladder's rates. W = ``MSSSIM_SCALE`` makes the two halves about equal
 at mid rates: measured with model openjai-base-f05d3430 (RGB MSE) on 8 training crops, W·(1 − MS-SSIM) /
 255²·MSE is 1.06 / 0.88 / 0.74 / 0.45 / 0.37 (median) at β = 0 / 2 / 4 / 6 / 7. MS-SSIM is
-``pytorch_msssim.ms_ssim`` (the library the CTTC metric uses) on BT.709 luma, as the CTTC
-measures it; x̂ is clamped to [0, 1] for it.
+computed on BT.709 luma, as the CTTC measures it, by :func:`ms_ssim`: the definition of
+``pytorch_msssim.ms_ssim`` (the library the CTTC metric uses; same values to ~1e-6, tested)
+with the Gaussian blur as two matrix products instead of two 1-channel convolutions, which
+makes forward + backward 3.4× faster on the CPU (measured, batch 4 × 256², 1 thread: 0.16 →
+0.048 s). x̂ is clamped to [0, 1] for it.
 
 ``ycbcr-mse`` weights the BT.709 YCbCr planes 6:1:1, as JPEG AI's weighted YUV PSNR does:
 most CTTC metrics look at luma only, so chroma errors matter less than luma errors. C =
@@ -22,14 +25,20 @@ term is 0.70 / 0.68 / 0.63 / 0.56 / 0.56 of 255²·MSE at β = 0 / 2 / 4 / 6 / 7
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
+import torch.nn.functional as F
 
 from ..bt709 import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
 from .config import DISTORTIONS
 
 MSSSIM_SCALE = 3000.0
-#: pytorch_msssim's 5 scales with an 11-px window need a smaller side above this
+#: MS-SSIM's 5 scales with an 11-px window need a smaller side above this (as in pytorch_msssim)
 MSSSIM_MIN_SIDE = 160
+#: MS-SSIM's scale weights, Gaussian window and constants (Wang et al. 2003; pytorch_msssim's defaults)
+MSSSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+MSSSIM_WINDOW, MSSSIM_SIGMA, MSSSIM_K = 11, 1.5, (0.01, 0.03)
 YCBCR_WEIGHTS = (6.0, 1.0, 1.0)
 YCBCR_SCALE = 1.6
 
@@ -56,10 +65,45 @@ def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
         pixel = ((x_hat - x) ** 2).flatten(1).mean(1) * 255.0**2
     if not kind.endswith("+msssim"):
         return pixel
-    from pytorch_msssim import ms_ssim
-
-    ssim = ms_ssim(_luma(x_hat.clamp(0, 1)), _luma(x), data_range=1.0, size_average=False)
+    ssim = ms_ssim(_luma(x_hat.clamp(0, 1)), _luma(x))
     return 0.5 * pixel + 0.5 * MSSSIM_SCALE * (1.0 - ssim)
+
+
+@lru_cache(maxsize=64)
+def _blur_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(n − 10, n): row i holds the normalised Gaussian window at columns i … i + 10, so
+    ``m @ v`` is the 'valid' 1-D Gaussian filter of v."""
+    c = torch.arange(MSSSIM_WINDOW, dtype=torch.float64) - MSSSIM_WINDOW // 2
+    g = torch.exp(-(c**2) / (2 * MSSSIM_SIGMA**2))
+    g /= g.sum()
+    m = torch.zeros(n - MSSSIM_WINDOW + 1, n, dtype=torch.float64)
+    for i in range(m.shape[0]):
+        m[i, i : i + MSSSIM_WINDOW] = g
+    return m.to(dtype=dtype, device=device)
+
+
+def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """(B,) MS-SSIM of (B, 1, H, W) images in [0, 1], both sides > ``MSSSIM_MIN_SIDE``."""
+    if min(x.shape[-2:]) <= MSSSIM_MIN_SIDE:
+        raise ValueError(f"MS-SSIM needs both image sides above {MSSSIM_MIN_SIDE} px, got {tuple(x.shape[-2:])}")
+    c1, c2 = (MSSSIM_K[0] ** 2, MSSSIM_K[1] ** 2)
+    x, y = x.float(), y.float()  # a bfloat16 x̂ (--bf16) would lose the small differences
+    terms = []
+    for scale in range(len(MSSSIM_WEIGHTS)):
+        h, w = x.shape[-2:]
+        maps = torch.cat([x, y, x * x, y * y, x * y], 1)
+        mu_x, mu_y, xx, yy, xy = (_blur_matrix(h, x.dtype, x.device) @ maps
+                                  @ _blur_matrix(w, x.dtype, x.device).T).unbind(1)
+        cs = (2 * (xy - mu_x * mu_y) + c2) / (xx - mu_x**2 + yy - mu_y**2 + c2)
+        if scale < len(MSSSIM_WEIGHTS) - 1:
+            terms.append(torch.relu(cs.flatten(1).mean(1)))
+            pad = [h % 2, w % 2]
+            x, y = F.avg_pool2d(x, 2, padding=pad), F.avg_pool2d(y, 2, padding=pad)
+        else:
+            luminance = (2 * mu_x * mu_y + c1) / (mu_x**2 + mu_y**2 + c1)
+            terms.append(torch.relu((luminance * cs).flatten(1).mean(1)))
+    weights = torch.tensor(MSSSIM_WEIGHTS, dtype=x.dtype, device=x.device)
+    return torch.prod(torch.stack(terms, 1) ** weights, 1)
 
 
 def pixel_part(kind: str) -> str:
