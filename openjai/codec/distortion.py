@@ -76,9 +76,9 @@ def _blur_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tens
     c = torch.arange(MSSSIM_WINDOW, dtype=torch.float64) - MSSSIM_WINDOW // 2
     g = torch.exp(-(c**2) / (2 * MSSSIM_SIGMA**2))
     g /= g.sum()
-    m = torch.zeros(n - MSSSIM_WINDOW + 1, n, dtype=torch.float64)
-    for i in range(m.shape[0]):
-        m[i, i : i + MSSSIM_WINDOW] = g
+    offset = torch.arange(n)[None, :] - torch.arange(n - MSSSIM_WINDOW + 1)[:, None]  # column − row
+    inside = (offset >= 0) & (offset < MSSSIM_WINDOW)
+    m = torch.where(inside, g[offset.clamp(0, MSSSIM_WINDOW - 1)], 0.0)
     return m.to(dtype=dtype, device=device)
 
 
