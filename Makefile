@@ -49,7 +49,7 @@ fuzz: setup
 # continues the shipped model (the current recipe: docs/training.md); resumes runs/base if present
 train: setup setup-train-data
 	$(BIN)/python -m openjai.train runs/base --init openjai/weights/base.safetensors --crop 256 --batch 4 --lr 3e-5 \
-		--loss ycbcr-mse+msssim  # add --bf16 on CPUs with AVX512-BF16 (docs/training.md)
+		--loss ycbcr-mse+msssim --compile  # add --bf16 on CPUs with AVX512-BF16 (docs/training.md)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -25,8 +25,6 @@ term is 0.70 / 0.68 / 0.63 / 0.56 / 0.56 of 255²·MSE at β = 0 / 2 / 4 / 6 / 7
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import torch
 import torch.nn.functional as F
 
@@ -69,10 +67,10 @@ def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
     return 0.5 * pixel + 0.5 * MSSSIM_SCALE * (1.0 - ssim)
 
 
-@lru_cache(maxsize=64)
 def _blur_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """(n − 10, n): row i holds the normalised Gaussian window at columns i … i + 10, so
-    ``m @ v`` is the 'valid' 1-D Gaussian filter of v."""
+    ``m @ v`` is the 'valid' 1-D Gaussian filter of v. (Cheap to build: not cached, which
+    torch.compile would not honour anyway.)"""
     c = torch.arange(MSSSIM_WINDOW, dtype=torch.float64) - MSSSIM_WINDOW // 2
     g = torch.exp(-(c**2) / (2 * MSSSIM_SIGMA**2))
     g /= g.sum()
