@@ -4,8 +4,10 @@
 
 A, B, ... are weights files (``*.safetensors`` written by ``openjai train export`` or shipped)
 or training checkpoints (``runs/X/checkpoint.safetensors``; exported to a temporary weights
-file first). Every model codes the same photos at the same rate parameters β (no rate search),
-its streams are decoded, and PSNR-Y and MS-SSIM (on Y, as the CTTC) are measured. Printed:
+file first). Every model codes the same photos at the same rate points (no rate search; β is
+read on the first model's λ ladder, and a model with another ladder, from ``train
+--extend-rates``, codes at the β with the same λ); its streams are decoded, and PSNR-Y and
+MS-SSIM (on Y, as the CTTC) are measured. Printed:
 BD-rate (PCHIP, per photo then averaged) of each model against the first, and each model's
 mean bpp / PSNR-Y per β. This is the quick check of a training change ("measure val RD for
 every change"); the full CTTC is ``openjai eval``.
@@ -24,6 +26,7 @@ import torch
 import openjai
 from openjai import image
 from openjai.codec.coder import Encoder
+from openjai.codec.refine import beta_at, lambda_at
 from openjai.codec.weights import LoadedCodec, export, load_codec_weights
 from openjai.eval.bdrate import bd_rate
 from openjai.eval.cttc import find_images
@@ -73,7 +76,8 @@ def main() -> None:
         for name, path in find_images(args.data, args.limit):
             inp = image.load(path)
             for i, (lc, _) in enumerate(models):
-                curves[i].append(rd_points(lc, inp, betas)[0])
+                same_lambda = [beta_at(lc.model, lambda_at(models[0][0].model, b)) for b in betas]
+                curves[i].append(rd_points(lc, inp, same_lambda)[0])
             print(f"{name}: " + ", ".join(
                 f"{label} {bd_rate(curves[0][-1][:, 0], curves[0][-1][:, 1], c[-1][:, 0], c[-1][:, 1]):+.2f} %"
                 for (_, label), c in zip(models[1:], curves[1:])), flush=True)

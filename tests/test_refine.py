@@ -100,6 +100,9 @@ def test_lambda_interpolates_the_ladder(tiny):
     assert refine.lambda_at(tiny.model, 0.0) == pytest.approx(lams[0])
     assert refine.lambda_at(tiny.model, len(lams) - 1.0) == pytest.approx(lams[-1])
     assert refine.lambda_at(tiny.model, 2.5) == pytest.approx(math.sqrt(lams[2] * lams[3]))
+    for beta in (0.0, 2.5, 3.0, len(lams) - 1.0):
+        assert refine.beta_at(tiny.model, refine.lambda_at(tiny.model, beta)) == pytest.approx(beta)
+    assert refine.beta_at(tiny.model, lams[-1] * 10) == len(lams) - 1  # clamped to the ladder
 
 
 @pytest.mark.parametrize("bad", [-1, 4, 1.5, True, "2"])

@@ -68,6 +68,14 @@ def lambda_at(model: Codec, beta: float) -> float:
     return math.exp((1 - t) * math.log(lams[k]) + t * math.log(lams[k + 1]))
 
 
+def beta_at(model: Codec, lam: float) -> float:
+    """The rate parameter whose λ is ``lam`` (inverse of :func:`lambda_at`, clamped to the ladder)."""
+    logs = [math.log(v) for v in model.cfg.lambdas]
+    x = min(max(math.log(lam), logs[0]), logs[-1])
+    k = next(i for i in range(len(logs) - 1) if x <= logs[i + 1])
+    return k + (x - logs[k]) / (logs[k + 1] - logs[k])
+
+
 def refine_latents(
     model: Codec,
     x: torch.Tensor,
