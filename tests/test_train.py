@@ -207,3 +207,24 @@ def test_compiled_training_step(tmp_path):
     subprocess.run(_train_cmd(run, data, 2) + ["--compile"], check=True, capture_output=True)
     trained, step = load_model_from_checkpoint(run / "checkpoint.safetensors")
     assert step == 2 and all(p.isfinite().all() for p in trained.parameters())
+
+
+def test_pack_for_a_gpu_machine(tmp_path):
+    """train.pack re-encodes a photo folder as WebP that the sampler reads; a missing folder is
+    a one-line error."""
+    from openjai.train.data import CropSampler
+
+    data, out = tmp_path / "data", tmp_path / "packed"
+    _make_data(data)
+    r = subprocess.run([sys.executable, "-m", "openjai.train.pack", str(out), "--data", str(data), "--no-wallpapers"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    originals = sorted(p.stem for p in data.iterdir())
+    assert sorted(p.stem for p in out.glob("*.webp")) == originals
+    for p in out.glob("*.webp"):
+        with Image.open(p) as im, Image.open(next(data.glob(p.stem + ".*"))) as ref:
+            assert im.format == "WEBP" and im.size == ref.size
+    assert CropSampler(out, 64, use_wallpapers=False).batch(np.random.default_rng(0), 2).shape == (2, 3, 64, 64)
+    r = subprocess.run([sys.executable, "-m", "openjai.train.pack", str(out), "--data", str(tmp_path / "none")],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "not found" in r.stderr and "Traceback" not in r.stderr

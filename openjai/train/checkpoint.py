@@ -60,21 +60,22 @@ def load_model_from_checkpoint(path: Path, average: bool = True) -> tuple[Codec,
     return model.eval(), int(meta["step"])
 
 
-def load_checkpoint(path: Path, opt_factory) -> tuple[Codec, torch.optim.Optimizer, int, dict, dict]:
-    """Rebuild model and optimizer from a checkpoint; ``opt_factory(model)`` makes the optimizer.
-    The last item is the stored weight average (empty when there is none)."""
+def load_checkpoint(path: Path, opt_factory, device: str = "cpu") -> tuple[Codec, torch.optim.Optimizer, int, dict, dict]:
+    """Rebuild model and optimizer (on ``device``) from a checkpoint; ``opt_factory(model)``
+    makes the optimizer. The last item is the stored weight average (empty when there is none)."""
     meta = read_metadata(path)
     model = Codec(CodecConfig.from_json(meta["config"]))
     with safe_open(str(path), framework="pt") as f:
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    model.to(device)
     opt = opt_factory(model)
     params = [p for group in opt.param_groups for p in group["params"]]
     for i, p in enumerate(params):
         if f"adam.{i}.exp_avg" in tensors:
             opt.state[p] = {
-                "exp_avg": tensors[f"adam.{i}.exp_avg"],
-                "exp_avg_sq": tensors[f"adam.{i}.exp_avg_sq"],
+                "exp_avg": tensors[f"adam.{i}.exp_avg"].to(device),
+                "exp_avg_sq": tensors[f"adam.{i}.exp_avg_sq"].to(device),
                 "step": tensors[f"adam.{i}.step"].reshape(()),
             }
     torch.set_rng_state(tensors["rng.torch"])

@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bf16", action="store_true",
                    help="mixed precision: convolutions in bfloat16, everything else float32 (~1.35x "
                    "faster on CPUs with AVX512-BF16, slower on others)")
+    p.add_argument("--device", default="cpu",
+                   help="torch device to train on, e.g. cuda (default: %(default)s; docs/training.md)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the training step: a few minutes of compiling (a C++ compiler is "
                    "needed), then ~1.5x more steps/s on CPU (docs/training.md)")
@@ -59,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir, data=args.data, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         use_wallpapers=not args.no_wallpapers, init_weights=args.init,
-        widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16, compile=args.compile, context=args.context,
+        widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16, compile=args.compile, device=args.device, context=args.context,
         extend_rates=tuple(args.extend_rates) if args.extend_rates else None, loss=args.loss, ema_decay=args.ema,
     )
     if (args.widen or args.context or args.extend_rates) and not args.init:

@@ -29,7 +29,7 @@ class WeightAverage:
         params = dict(model.named_parameters())
         if state is not None and set(state) != set(params):
             state = None  # a different architecture (e.g. a context model was added): restart the average
-        self.state = {k: v.detach().clone() for k, v in (state or params).items()}
+        self.state = {k: v.detach().to(params[k].device).clone() for k, v in (state or params).items()}
         if state is None:
             self.updates = 0
 

@@ -50,6 +50,7 @@ class TrainConfig:
     init_weights: Path | None = None  # warm start (model only) when no checkpoint exists
     widen_to: tuple[int, int] | None = None  # (N, M): widen the warm-start model (train/widen.py)
     bf16: bool = False  # convolutions in bfloat16 (autocast); needs a CPU with AVX512-BF16/AMX to pay
+    device: str = "cpu"  # "cuda" on a machine with a GPU (bf16 autocast there too)
     compile: bool = False  # torch.compile the loss (minutes to compile, then faster steps; needs a C++ compiler)
     context: str | None = None  # "checkerboard": add a context model to the warm-start model
     extend_rates: tuple[int, int] | None = None  # (below, above): more rate points (train/widen.py)
@@ -60,7 +61,7 @@ class TrainConfig:
 def _loss(model: Codec, x: torch.Tensor, level: torch.Tensor, lambdas: torch.Tensor, kind: str,
           bf16: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Training loss of a batch, and the (B,) bpp and RGB MSE of its examples (for the log)."""
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
         out = model(x, level.float())
     mse = ((out.x_hat - x) ** 2).flatten(1).mean(1).detach()
     bpp = (out.bits_y + out.bits_z) / (x.shape[2] * x.shape[3])
@@ -105,7 +106,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
     torch.set_num_threads(cfg.threads)
     ckpt = cfg.run_dir / "checkpoint.safetensors"
     if ckpt.exists():
-        model, opt, step, extra, ema_state = load_checkpoint(ckpt, _make_optimizer(cfg.lr))
+        model, opt, step, extra, ema_state = load_checkpoint(ckpt, _make_optimizer(cfg.lr), cfg.device)
         for group in opt.param_groups:
             group["lr"] = cfg.lr * group["lr_factor"]
     else:
@@ -122,6 +123,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
             if cfg.extend_rates is not None:
                 model = extend_rates(model, *cfg.extend_rates)
         torch.manual_seed(cfg.seed)
+        model.to(cfg.device)
         opt = _make_optimizer(cfg.lr)(model)
         step, extra, ema_state = 0, {"train_seconds": 0.0}, {}
     # the weights file names what training minimises, so encoder refinement minimises the same
@@ -129,7 +131,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
     ema = WeightAverage(model, cfg.ema_decay, ema_state or None, extra.get("ema_updates", 0))
     model.train()
     sampler = CropSampler(cfg.data, cfg.crop, cfg.use_wallpapers)
-    lambdas = torch.tensor(model.cfg.lambdas)
+    lambdas = torch.tensor(model.cfg.lambdas, device=cfg.device)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
     log_path = cfg.run_dir / "log.csv"
     _truncate_log(log_path, step)
@@ -154,8 +156,8 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
     try:
         while step < cfg.steps and not stop["now"]:
             rng = np.random.default_rng([cfg.seed, step])
-            x = torch.from_numpy(sampler.batch(rng, cfg.batch))
-            level = torch.from_numpy(rng.integers(0, model.cfg.levels, size=cfg.batch))
+            x = torch.from_numpy(sampler.batch(rng, cfg.batch)).to(cfg.device)
+            level = torch.from_numpy(rng.integers(0, model.cfg.levels, size=cfg.batch)).to(cfg.device)
             loss, bpp, mse = loss_fn(model, x, level, lambdas, cfg.loss, cfg.bf16)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -165,16 +167,18 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
             step += 1
             bar.update(1)
             window["n"] += 1
-            window["loss"] += loss.item()
-            window["bpp"] += bpp.mean().item()
-            window["mse_db"] += (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean().item()
+            # summed as tensors, read once per log row: no device synchronisation per step
+            window["loss"] += loss.detach()
+            window["bpp"] += bpp.detach().mean()
+            window["mse_db"] += (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
             if step % cfg.log_every == 0:
                 now = time.monotonic()
                 n = window["n"]
                 elapsed = now - window["t0"]
                 extra["train_seconds"] = extra.get("train_seconds", 0.0) + elapsed
                 row = [step, round(extra["train_seconds"], 1), round(n / elapsed, 3),
-                       round(window["loss"] / n, 5), round(window["bpp"] / n, 5), round(window["mse_db"] / n, 3)]
+                       round(float(window["loss"]) / n, 5), round(float(window["bpp"]) / n, 5),
+                       round(float(window["mse_db"]) / n, 3)]
                 log.writerow(row)
                 log_file.flush()
                 bar.set_postfix(loss=row[3], bpp=row[4], psnr=row[5])
