@@ -1,4 +1,6 @@
-"""Warm-start a wider model from a trained one (Net2Net-style widening, Chen et al. 2016).
+"""Grow a trained model instead of training a new one: wider (``widen``, Net2Net-style, Chen et
+al. 2016), with a context model (``add_context``) or with more rate points (``extend_rates``);
+each starts from the trained model's function.
 
 Training on 2 CPU cores makes every trained step precious, so a larger architecture starts
 from the previous model instead of from scratch. ``widen(old, new_cfg)`` returns a model of
