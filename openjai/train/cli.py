@@ -36,7 +36,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch device to train on, e.g. cuda (default: %(default)s; docs/training.md)")
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the training step: a few minutes of compiling (a C++ compiler is "
-                   "needed), then ~1.5x more steps/s on CPU (docs/training.md)")
+                   "needed), then 1.25-1.5x more steps/s on CPU (docs/training.md)")
     p.add_argument("--context", choices=["checkerboard"], default=None,
                    help="with --init: add a checkerboard context model (codec/context.py) to the "
                    "warm-start model, starting from the same function")
@@ -45,7 +45,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "same spacing, for lower and higher bit rates (old β b becomes b + BELOW)")
     p.add_argument("--loss", choices=DISTORTIONS, default="mse",
                    help="distortion term: 255²·MSE, or YCbCr MSE weighted 6:1:1; '+msssim': half of that "
-                   "plus half of a scaled 1 - MS-SSIM on luma (openjai/codec/distortion.py; the weights file records it; default: %(default)s)")
+                   "plus half of a scaled 1 - MS-SSIM on luma (openjai/codec/distortion.py; the weights file "
+                   "records it for encoder refinement; default: %(default)s)")
     p.add_argument("--ema", type=float, default=d.ema_decay, metavar="DECAY",
                    help="decay of the weights' moving average that checkpoints keep and export ships "
                    "(openjai/train/ema.py; default: %(default)s)")
@@ -61,8 +62,9 @@ def run(args: argparse.Namespace) -> int:
         run_dir=args.run_dir, data=args.data, steps=args.steps, batch=args.batch, crop=args.crop, lr=args.lr,
         threads=args.threads, checkpoint_minutes=args.checkpoint_minutes, seed=args.seed,
         use_wallpapers=not args.no_wallpapers, init_weights=args.init,
-        widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16, compile=args.compile, device=args.device, context=args.context,
-        extend_rates=tuple(args.extend_rates) if args.extend_rates else None, loss=args.loss, ema_decay=args.ema,
+        widen_to=tuple(args.widen) if args.widen else None, bf16=args.bf16, compile=args.compile,
+        device=args.device, context=args.context, loss=args.loss, ema_decay=args.ema,
+        extend_rates=tuple(args.extend_rates) if args.extend_rates else None,
     )
     if (args.widen or args.context or args.extend_rates) and not args.init:
         raise SystemExit("--widen, --context and --extend-rates need --init (the model to grow)")
