@@ -228,3 +228,14 @@ def test_pack_for_a_gpu_machine(tmp_path):
     r = subprocess.run([sys.executable, "-m", "openjai.train.pack", str(out), "--data", str(tmp_path / "none")],
                        capture_output=True, text=True)
     assert r.returncode == 1 and "not found" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("device, message", [("cuda", "no CUDA"), ("toaster", "--device toaster")])
+def test_unusable_device_is_a_clear_error(tmp_path, device, message):
+    if device == "cuda" and torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    data = tmp_path / "data"
+    _make_data(data)
+    r = subprocess.run(_train_cmd(tmp_path / "run", data, 2) + ["--device", device], capture_output=True, text=True)
+    assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "run").exists()

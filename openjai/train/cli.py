@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import torch
+
 from ..codec.config import DISTORTIONS
 from .loop import TrainConfig, train
 
@@ -66,6 +68,12 @@ def run(args: argparse.Namespace) -> int:
         device=args.device, context=args.context, loss=args.loss, ema_decay=args.ema,
         extend_rates=tuple(args.extend_rates) if args.extend_rates else None,
     )
+    try:
+        device = torch.device(args.device)
+    except RuntimeError as e:
+        raise SystemExit(f"--device {args.device}: {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit(f"--device {args.device}: this torch sees no CUDA GPU")
     if (args.widen or args.context or args.extend_rates) and not args.init:
         raise SystemExit("--widen, --context and --extend-rates need --init (the model to grow)")
     path = train(cfg, TINY if args.tiny else CodecConfig())
