@@ -2,7 +2,7 @@
 
     python benchmarks/compare_models.py ../shared/data/val A B [C ...] [--limit N] [--betas 0.5,1.5,...]
 
-A, B, ... are weights files (``*.safetensors`` written by ``openjai train export`` or shipped)
+A, B, ... are weights files (``*.safetensors`` written by ``openjai export`` or shipped)
 or training checkpoints (``runs/X/checkpoint.safetensors``; exported to a temporary weights
 file first). Every model codes the same photos at the same rate points (no rate search; β is
 read on the first model's λ ladder, and a model with another ladder, from ``train
