@@ -239,3 +239,18 @@ def test_unusable_device_is_a_clear_error(tmp_path, device, message):
     r = subprocess.run(_train_cmd(tmp_path / "run", data, 2) + ["--device", device], capture_output=True, text=True)
     assert r.returncode != 0 and message in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
+    """A kill -9 during a checkpoint write leaves .checkpoint.safetensors.tmpPID behind; the
+    next run removes it, but not a live process's."""
+    from openjai.train.loop import _remove_stale_temporaries
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f".checkpoint.safetensors.tmp{dead.pid}"
+    live = tmp_path / f".log.csv.tmp{os.getpid()}"
+    for p in (stale, live):
+        p.write_bytes(b"partial")
+    _remove_stale_temporaries(tmp_path)
+    assert not stale.exists() and live.exists()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import signal
 import time
 from dataclasses import asdict, dataclass
@@ -66,6 +67,21 @@ def _loss(model: Codec, x: torch.Tensor, level: torch.Tensor, lambdas: torch.Ten
     mse = ((out.x_hat - x) ** 2).flatten(1).mean(1).detach()
     bpp = (out.bits_y + out.bits_z) / (x.shape[2] * x.shape[3])
     return (lambdas[level] * distortion(out.x_hat, x, kind) + bpp).mean(), bpp, mse
+
+
+def _remove_stale_temporaries(run_dir: Path) -> None:
+    """Delete temporary files that a killed writer left in ``run_dir`` (atomic_write names them
+    ``.NAME.tmpPID``; a live PID's file is another writer's and stays)."""
+    for tmp in run_dir.glob(".*.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[1]
+        if not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            tmp.unlink(missing_ok=True)
+        except PermissionError:  # alive, another user's
+            pass
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -133,6 +149,7 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
     sampler = CropSampler(cfg.data, cfg.crop, cfg.use_wallpapers)
     lambdas = torch.tensor(model.cfg.lambdas, device=cfg.device)
     cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(cfg.run_dir)
     log_path = cfg.run_dir / "log.csv"
     _truncate_log(log_path, step)
     new_log = not log_path.exists()
