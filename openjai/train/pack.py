@@ -4,8 +4,9 @@
 
 The device tool carries at most 64 MiB with the working tree, and ../shared is not carried, so
 the photos (and the installed Debian wallpapers, downscaled as the sampler does) are
-re-encoded as WebP: at quality 80 the 368 photos take 24.8 MiB (39.9 at 90). Training there reads the folder with ``--data .gpu/data --no-wallpapers``
-(docs/training.md, "Training on a lent GPU").
+re-encoded as WebP: at quality 80 the 368 photos take 24.8 MiB (39.9 at 90). Training there
+reads the folder with ``--data .gpu/data --no-wallpapers`` (docs/training.md, "Training on a
+lent GPU").
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import sys
 from pathlib import Path
 
 from PIL import Image
+from tqdm import tqdm
 
 from ..errors import OpenJAIError
 from ..files import atomic_write
@@ -30,7 +32,7 @@ def pack(src: Path, out: Path, quality: int, wallpapers: bool = True) -> tuple[i
     if wallpapers:
         sources += [(p, WALLPAPER_SHORT_SIDE, f"wallpaper-{i:03d}") for i, p in enumerate(wallpaper_paths())]
     files = size = 0
-    for path, short, name in sources:
+    for path, short, name in tqdm(sources, desc="pack", unit="photo", disable=None):
         img = _load(path, short, 1)
         buf = io.BytesIO()
         Image.fromarray(img).save(buf, "WEBP", quality=quality, method=6)
