@@ -73,11 +73,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         models = [load_any(p, Path(tmp)) for p in args.models]
         curves: list[list[np.ndarray]] = [[] for _ in models]
+        # each model's β at the first model's λ of each requested β
+        model_betas = [[beta_at(lc.model, lambda_at(models[0][0].model, b)) for b in betas] for lc, _ in models]
         for name, path in find_images(args.data, args.limit):
             inp = image.load(path)
             for i, (lc, _) in enumerate(models):
-                same_lambda = [beta_at(lc.model, lambda_at(models[0][0].model, b)) for b in betas]
-                curves[i].append(rd_points(lc, inp, same_lambda)[0])
+                curves[i].append(rd_points(lc, inp, model_betas[i])[0])
             print(f"{name}: " + ", ".join(
                 f"{label} {bd_rate(curves[0][-1][:, 0], curves[0][-1][:, 1], c[-1][:, 0], c[-1][:, 1]):+.2f} %"
                 for (_, label), c in zip(models[1:], curves[1:])), flush=True)

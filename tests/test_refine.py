@@ -21,7 +21,7 @@ from openjai.errors import OpenJAIError
 from conftest import psnr
 
 
-def _estimated_cost(lc, x, y, mu, k, beta, kind="mse") -> float:
+def _estimated_cost(lc, x, y, mu, k, beta, kind: str) -> float:
     """J(y') of refine.py on the whole image: λ·pixels·D + bits of the rounded residual."""
     model = lc.model
     r = torch.round(y - mu)

@@ -60,7 +60,8 @@ def load_model_from_checkpoint(path: Path, average: bool = True) -> tuple[Codec,
     return model.eval(), int(meta["step"])
 
 
-def load_checkpoint(path: Path, opt_factory, device: str = "cpu") -> tuple[Codec, torch.optim.Optimizer, int, dict, dict]:
+def load_checkpoint(path: Path, opt_factory,
+                    device: str = "cpu") -> tuple[Codec, torch.optim.Optimizer, int, dict, dict]:
     """Rebuild model and optimizer (on ``device``) from a checkpoint; ``opt_factory(model)``
     makes the optimizer. The last item is the stored weight average (empty when there is none)."""
     meta = read_metadata(path)

@@ -34,7 +34,6 @@ from openjai.errors import MetricError
 CTTC_INTERNAL_BITS: int = 10
 
 
-
 def _round_to_grid(x: np.ndarray, bits: int | None) -> np.ndarray:
     if bits is None:
         return x
