@@ -89,6 +89,22 @@ def test_decode_latents_exposes_y_hat(sample_rgb, shipped):
     assert lat.residual.dtype.is_floating_point is False
 
 
+
+def test_decoding_on_another_device_leaves_the_shared_model_alone(sample_rgb, shipped):
+    """decode_latents(device=...) works on a per-device copy: the integer symbols (computed on
+    the CPU) are the CPU decode's, and the shared model stays on the CPU for the next encode.
+    The 'meta' device stands in for a GPU: it runs the float path on shapes only."""
+    data = openjai.encode(sample_rgb, quality=50)
+    cpu = openjai.decode_latents(data)
+    other = openjai.decode_latents(data, device="meta")
+    assert other.y_hat.device.type == "meta" and cpu.y_hat.device.type == "cpu"
+    for field in ("z_hat", "sigma_index", "residual"):
+        assert getattr(other, field).equal(getattr(cpu, field))
+    assert all(p.device.type == "cpu" for p in shipped.model.parameters())
+    assert shipped.on("cpu") is shipped.model and shipped.on("meta") is shipped.on("meta")
+    assert openjai.encode(sample_rgb, quality=50) == data
+
+
 _LATENT_SCRIPT = """
 import hashlib, sys, torch, openjai
 torch.set_num_threads(int(sys.argv[1]))

@@ -71,7 +71,9 @@ def _sigma_index(lc: LoadedCodec, t_fixed: torch.Tensor) -> torch.Tensor:
 
 
 def _mean(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
-    return apply_tiled(lambda t: lc.model.h_mean(t.float()), z_hat, HYPER_SYNTHESIS)
+    """h_μ on z_hat's device."""
+    h_mean = lc.on(z_hat.device).h_mean
+    return apply_tiled(lambda t: h_mean(t.float()), z_hat, HYPER_SYNTHESIS)
 
 
 def _context_parameters(
@@ -81,7 +83,7 @@ def _context_parameters(
     from the anchors' residuals ``r`` (int32, zero at non-anchors) and the hyper μ and t."""
     ctx = lc.model.context
     r_anchors = torch.where(anchors, r, 0)
-    mu_ctx = apply_tiled(ctx.mean_offset, torch.where(anchors.to(mu.device), r_anchors.to(mu.device) + mu, 0.0), CONTEXT)
+    mu_ctx = apply_tiled(lc.on(mu.device).context.mean_offset, torch.where(anchors.to(mu.device), r_anchors.to(mu.device) + mu, 0.0), CONTEXT)
     t_ctx = apply_tiled(lambda t: ctx.fixed_scale_offset(t).to(torch.int32), r_anchors, CONTEXT)
     k = _sigma_index(lc, torch.where(anchors, t_fixed.to(torch.int32), t_fixed.to(torch.int32) + t_ctx))
     return torch.where(anchors.to(mu.device), mu, mu + mu_ctx), k
@@ -118,7 +120,7 @@ class Encoder:
         container.check_size(self.width, self.height)
         self.colour = colour
         self.alpha_section = None if alpha is None else zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)
-        g_a = lc.model.cpu().g_a  # encoding runs on the CPU
+        g_a = lc.model.g_a  # encoding runs on the CPU
         x = _padded_uint8(rgb)
         self.x = x if self.iterations else None  # refinement compares against the pixels
         with torch.no_grad():
@@ -172,7 +174,6 @@ def decode_latents(lc: LoadedCodec, stream: Stream, device: str | torch.device =
     k = _sigma_index(lc, t_fixed)
     y_decoder = SymbolDecoder(stream.sections[Section.Y], stream.sections[Section.Y_ESCAPES], lc.y_tables)
     with torch.no_grad():
-        model.to(device)
         mu = _mean(lc, z_hat.to(device))
         if model.context is None:
             r = _checked_residual(y_decoder.decode(k.numpy())).reshape(y_shape)
@@ -184,7 +185,7 @@ def decode_latents(lc: LoadedCodec, stream: Stream, device: str | torch.device =
             r[~anchors] = _checked_residual(y_decoder.decode(k[~anchors].numpy()))
         y_decoder.finish()
         y_hat = mu + r.to(device)
-        y_hat *= model.inverse_gain(torch.tensor([h.rate], device=device))
+        y_hat *= lc.on(device).inverse_gain(torch.tensor([h.rate], device=device))
     return DecodedLatents(h, z_hat, k, r, y_hat)
 
 
@@ -196,7 +197,7 @@ def _checked_residual(r: np.ndarray) -> torch.Tensor:
 
 def reconstruct(lc: LoadedCodec, latents: DecodedLatents) -> np.ndarray:
     """Synthesis: ŷ → RGB uint8 (H, W, 3), cropped to the stream's image size."""
-    g_s = lc.model.g_s
+    g_s = lc.on(latents.y_hat.device).g_s
     with torch.no_grad():
         x = apply_tiled(lambda t: g_s(t).clamp_(0, 1).mul_(255).round_().to(torch.uint8), latents.y_hat, SYNTHESIS)
     h = latents.header

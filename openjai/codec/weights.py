@@ -14,8 +14,9 @@ stored integers. Nothing is unpickled: safetensors cannot carry code.
 
 from __future__ import annotations
 
+import copy
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -35,12 +36,23 @@ FORMAT = "openjai-weights-1"
 
 @dataclass
 class LoadedCodec:
-    """A model ready to code: networks in eval mode plus its coding tables."""
+    """A model ready to code: networks in eval mode (on the CPU) plus its coding tables."""
 
     model: Codec
     model_id: str
     z_tables: TableSet
     y_tables: TableSet
+    _copies: dict[str, Codec] = field(default_factory=dict, repr=False, compare=False)
+
+    def on(self, device: str | torch.device) -> Codec:
+        """The networks on ``device``: the CPU model itself, else a copy made once per device,
+        so that decoding on a GPU never moves the model other callers share."""
+        device = torch.device(device)
+        if device.type == "cpu":
+            return self.model
+        if str(device) not in self._copies:
+            self._copies[str(device)] = copy.deepcopy(self.model).to(device)
+        return self._copies[str(device)]
 
 
 def _pack(tables: list[IntegerTable], prefix: str) -> dict[str, torch.Tensor]:

@@ -363,7 +363,6 @@ def cpu_seconds(lc: LoadedCodec, rgb: np.ndarray, threads: int, quality: float, 
     from .. import api
 
     data = api.encode(rgb, quality=quality, model=lc)
-    lc.model.cpu()
     with torch_threads(threads):
         enc = timed_median(lambda: api.encode(rgb, quality=quality, model=lc), runs)
         dec = timed_median(lambda: api.decode(data, model=lc, device="cpu"), runs)
@@ -380,10 +379,7 @@ def gpu_decode_seconds(lc: LoadedCodec, data: bytes, device: str = "cuda", runs:
     """Median seconds of ``openjai.decode(device=...)`` on a GPU (synchronised before and after)."""
     from .. import api
 
-    try:
-        return timed_median(lambda: api.decode(data, model=lc, device=device), runs, sync=_cuda_sync(device))
-    finally:
-        lc.model.cpu()  # decode_latents moves the model; the encoder needs it on the CPU
+    return timed_median(lambda: api.decode(data, model=lc, device=device), runs, sync=_cuda_sync(device))
 
 
 def gpu_peak_memory_mib(lc: LoadedCodec, data: bytes, device: str = "cuda") -> float:
@@ -392,15 +388,12 @@ def gpu_peak_memory_mib(lc: LoadedCodec, data: bytes, device: str = "cuda") -> f
 
     from .. import api
 
-    try:
-        lc.model.to(device)
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        api.decode(data, model=lc, device=device)
-        torch.cuda.synchronize(device)
-        return torch.cuda.max_memory_allocated(device) / 2**20
-    finally:
-        lc.model.cpu()
+    lc.on(device)  # the device copy of the weights exists before the measurement and counts in it
+    torch.cuda.synchronize(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    api.decode(data, model=lc, device=device)
+    torch.cuda.synchronize(device)
+    return torch.cuda.max_memory_allocated(device) / 2**20
 
 
 # ---------------------------------------------------------------------------------------------
@@ -541,7 +534,6 @@ def measure_complexity(
         raise ValueError(f"image is {rgb.shape[1]}x{rgb.shape[0]}, expected {width}x{height}")
     counts = sorted(set(threads or (1, all_threads())))
     gpu_dev = resolve_device(device)
-    lc.model.cpu()
     data = encode(rgb, quality=q, model=lc)
     cpu = tuple(cpu_seconds(lc, rgb, n, q, runs) for n in counts)
     with tempfile.TemporaryDirectory(prefix="openjai-complexity-") as d:

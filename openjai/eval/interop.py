@@ -139,14 +139,11 @@ def _decode_all(lc: LoadedCodec, streams: Sequence[bytes], device: str) -> list[
     from .. import api
 
     out = []
-    try:
-        for data in streams:
-            lat = api.decode_latents(data, model=lc, device=device)
-            rec = {f: getattr(lat, f).cpu().numpy() for f in LATENT_FIELDS}
-            rec["image"] = api.decode(data, model=lc, device=device)
-            out.append(rec)
-    finally:
-        lc.model.cpu()  # decode_latents moves the model to the device; the encoder needs the CPU
+    for data in streams:
+        lat = api.decode_latents(data, model=lc, device=device)
+        rec = {f: getattr(lat, f).cpu().numpy() for f in LATENT_FIELDS}
+        rec["image"] = api.decode(data, model=lc, device=device)
+        out.append(rec)
     return out
 
 
@@ -192,7 +189,6 @@ def check_interop(lc: LoadedCodec, images: Sequence[ImageLike], settings: Sequen
     originals = [image_io.load(im).rgb for im in images]
     if not originals:
         raise ValueError("give at least one image")
-    lc.model.cpu()
     with torch_threads(enc.threads):
         streams = [api.encode(rgb, quality=q, model=lc) for rgb in originals]
         reference = _decode_all(lc, streams, "cpu")
