@@ -254,3 +254,26 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
         p.write_bytes(b"partial")
     _remove_stale_temporaries(tmp_path)
     assert not stale.exists() and live.exists()
+
+
+def test_export_cli_writes_a_loadable_named_point(tmp_path):
+    from openjai.codec.config import TINY
+    from openjai.codec.model import Codec
+    from openjai.codec.weights import load_codec_weights
+    from openjai.codec.zoo import entries
+    from openjai.train.checkpoint import save_checkpoint
+
+    model = Codec(TINY)
+    ckpt = tmp_path / "run" / "checkpoint.safetensors"
+    save_checkpoint(ckpt, model, torch.optim.Adam(model.parameters()), 7, {})
+    out = tmp_path / "weights"
+    cmd = [sys.executable, "-m", "openjai", "export", str(ckpt), "--outdir", str(out), "--point", "high"]
+    subprocess.run(cmd + ["--name", "openjai-high"], check=True, capture_output=True)
+    entry = entries(out)["high"]
+    assert entry.model_id.startswith("openjai-high-") and entry.path == out / "high.safetensors"
+    loaded = load_codec_weights(entry.path)
+    assert loaded.model_id == entry.model_id and loaded.model.cfg.name == "openjai-high"
+    assert all(torch.equal(a, b) for a, b in zip(loaded.model.state_dict().values(), model.state_dict().values()))
+    assert "7 training steps" in entry.description
+    r = subprocess.run(cmd[:4] + [str(tmp_path / "nothing.safetensors")], capture_output=True, text=True)
+    assert r.returncode != 0 and "not found" in r.stderr and "Traceback" not in r.stderr

@@ -55,6 +55,29 @@ def test_widen_refuses_what_it_cannot_do():
         widen(old, dataclasses.replace(TINY, hyper_channels=16))
 
 
+def test_widening_n_keeps_a_context_model_and_its_function():
+    """N-only widening of a checkerboard model: same latents, same context output, same picture."""
+    torch.manual_seed(0)
+    old = Codec(dataclasses.replace(TINY, context="checkerboard", context_hidden=8)).eval()
+    with torch.no_grad():  # a trained context model is not zero
+        for p in old.context.parameters():
+            p.add_(0.1 * torch.randn_like(p))
+    new = widen(old, dataclasses.replace(old.cfg, channels=16)).eval()
+    x, b = torch.rand(1, 3, 128, 192), torch.tensor([2.5])
+    with torch.no_grad():
+        outs = []
+        for model in (old, new):
+            y = model.g_a(x) * model.gain(b)
+            mu, t = model.hyper(torch.round(model.h_a(y)))
+            mu, t = model.latent_parameters(y, mu, t)
+            outs.append((y, mu, t, model.g_s((torch.round(y - mu) + mu) * model.inverse_gain(b))))
+    for a, c in zip(*outs):
+        assert torch.allclose(a, c, atol=1e-5)
+    assert not torch.allclose(outs[0][1], old.hyper(torch.round(old.h_a(outs[0][0])))[0])  # context acts
+    with pytest.raises(ModelError, match="only be widened in N"):
+        widen(old, dataclasses.replace(old.cfg, channels=16, latent_channels=24))
+
+
 def test_train_cli_widens_a_warm_start(tmp_path, tiny_weights):
     data, run = tmp_path / "data", tmp_path / "run"
     _make_data(data)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
 import torch
@@ -89,6 +90,8 @@ def add_export_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--outdir", type=Path, default=Path(__file__).resolve().parents[1] / "weights",
                    help="folder of the weights (default: the package's weights folder)")
     p.add_argument("--description", default="", help="one line for the .toml")
+    p.add_argument("--name", default=None, help="model name, the first part of the model id (default: the "
+                   "trained configuration's, e.g. openjai-base)")
 
 
 def run_export(args: argparse.Namespace) -> int:
@@ -97,6 +100,8 @@ def run_export(args: argparse.Namespace) -> int:
     from .checkpoint import load_model_from_checkpoint
 
     model, step = load_model_from_checkpoint(args.checkpoint)
+    if args.name:
+        model.cfg = dataclasses.replace(model.cfg, name=args.name)
     weights = args.outdir / f"{args.point}.safetensors"
     model_id = export(model, weights)
     write_entry(args.point, model_id, weights, args.description or f"{model.cfg.name}, {step} training steps")

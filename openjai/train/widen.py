@@ -18,7 +18,8 @@ from the previous model instead of from scratch. ``widen(old, new_cfg)`` returns
   mean gain of the old channels at every rate point, so they cost few bits until training
   shapes them.
 
-The hyper networks' widths (Z, hidden sizes) must stay the same.
+The hyper networks' widths (Z, hidden sizes) must stay the same; a checkerboard context model
+works on the latents, so it is copied as is and M must then stay the same too.
 
 Measured (docs/training.md): after widening M 128 → 192 and 2 800 steps, the new latents had
 collapsed (σ-index 0, no bits, no effect on the picture): the rate term wins over the weak
@@ -84,6 +85,10 @@ def widen(old: Codec, cfg: CodecConfig, seed: int = 0) -> Codec:
     changed = [k for k in same if getattr(o, k) != getattr(cfg, k)]
     if changed:
         raise ModelError(f"widening keeps {', '.join(changed)} fixed; the new configuration changes them")
+    if o.context != "none" and (cfg.context != o.context or cfg.context_hidden != o.context_hidden
+                                or cfg.latent_channels != o.latent_channels):
+        raise ModelError("a model with a context model can only be widened in N (its context model "
+                         "works on the M latents and is copied as is)")
     if cfg.channels < o.channels or cfg.latent_channels < o.latent_channels:
         raise ModelError(f"cannot widen N={o.channels}, M={o.latent_channels} to the smaller "
                          f"N={cfg.channels}, M={cfg.latent_channels}")
@@ -116,6 +121,8 @@ def widen(old: Codec, cfg: CodecConfig, seed: int = 0) -> Codec:
             b.bias[: a.bias.shape[0]] = a.bias
         new.h_scale.convs[-1].bias[m:] = NEW_SIGMA_INDEX
         new.prior.load_state_dict(old.prior.state_dict())
+        if old.context is not None:
+            new.context.load_state_dict(old.context.state_dict())
         _copy_gain(old.gain, new.gain)
         _copy_gain(old.inverse_gain, new.inverse_gain)
     return new
