@@ -2,8 +2,12 @@
 
     openjai eval --data DIR --codecs openjai,jpeg,... --rates cttc|0.25,0.5 --out results/
                  [--workers N] [--executor process|dask|serial] [--scheduler ADDR]
-                 [--metrics a,b] [--limit N] [--model POINT] [--effort E] [--test-codec openjai] [-q]
-    openjai eval report RESULTS_DIR [--test-codec openjai] [--anchors vvc,hevc,...]
+                 [--metrics a,b] [--limit N] [--model POINT] [--effort E] [--label NAME]
+                 [--test-codec openjai] [-q]
+    openjai eval report RESULTS_DIR [--test-codec openjai] [--anchors vvc,hevc,...] [--out DIR]
+
+Two openjai models in one CSV: ``--model high --label openjai-high`` names the second one's
+rows; ``openjai eval report DIR --test-codec openjai-high --out DIR/high`` reports it.
 
 The CSV is resumed, never overwritten: rerunning the same command only codes what is missing
 (see :mod:`openjai.eval.cttc`). The report files (bdrate.md, bdrate.csv, rd_*.png/svg) are
@@ -63,8 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="base", help="openjai operating point to evaluate (default: %(default)s)")
     p.add_argument("--effort", type=int, choices=range(4), default=0, metavar="0..3",
                    help="openjai encoder effort (use one --out folder per effort; default: %(default)s)")
-    p.add_argument("--test-codec", default="openjai",
-                   help="codec whose BD-rates the report gives against the others (default: %(default)s)")
+    p.add_argument("--label", default="openjai",
+                   help="codec name of openjai's rows in results.csv, to keep several models or efforts "
+                        "in one CSV (default: %(default)s)")
+    p.add_argument("--test-codec", default=None,
+                   help="codec whose BD-rates the report gives against the others (default: the --label)")
     p.add_argument("--tolerance", type=float, default=0.10,
                    help="rate matching: allowed overshoot above a target (default: %(default)s, the CTTC's 10 %%)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -74,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the CTTC into ``args.out/results.csv`` and write the report next to it."""
     from functools import partial
 
-    from .cttc import parse_rates, resolve_codecs, run_cttc
+    from .cttc import CODECS, parse_rates, resolve_codecs, run_cttc
     from .openjai_codec import OpenJAICodec
 
     if args.data is None or args.out is None:
@@ -86,6 +93,10 @@ def run(args: argparse.Namespace) -> int:
         load_model(args.model)  # an unknown or corrupted model fails here, not in every job
         if args.model != "base" or args.effort:
             codecs["openjai"] = partial(OpenJAICodec, args.model, args.effort)  # picklable, built in each worker
+        if args.label != "openjai":
+            if args.label in CODECS:
+                raise DataError(f"--label {args.label} is the name of another codec; choose another")
+            codecs = {args.label if k == "openjai" else k: v for k, v in codecs.items()}
     executor = "dask" if args.scheduler else args.executor
     out = Path(args.out)
     csv_path = run_cttc(args.data, codecs, parse_rates(args.rates), out / RESULTS_CSV, metrics=_split(args.metrics),
@@ -93,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
                         tolerance=args.tolerance, progress=not args.quiet)
     if not args.quiet:
         print(f"results: {csv_path}")
-    return _report(csv_path, out, args.test_codec, None, quiet=args.quiet, skip_if_impossible=True)
+    return _report(csv_path, out, args.test_codec or args.label, None, quiet=args.quiet, skip_if_impossible=True)
 
 
 def add_report_arguments(p: argparse.ArgumentParser) -> None:
@@ -104,13 +115,15 @@ def add_report_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anchors", default=None,
                    help="comma-separated anchors in column order (default: every other codec in the CSV, "
                         "vvc,hevc,jpeg2000,jpeg,avif,jxl,webp first)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="folder for the report (default: RESULTS_DIR), e.g. one per test codec")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Regenerate the report in ``args.results_dir`` from its results.csv."""
+    """Regenerate the report in ``args.results_dir`` (or ``args.out``) from its results.csv."""
     d = Path(args.results_dir)
-    return _report(d / RESULTS_CSV, d, args.test_codec, _split(args.anchors), quiet=args.quiet,
+    return _report(d / RESULTS_CSV, args.out or d, args.test_codec, _split(args.anchors), quiet=args.quiet,
                    skip_if_impossible=False)
 
 

@@ -223,6 +223,16 @@ def test_cli_run_and_report(data_dir, tmp_path, capsys):
     assert (out / "results.csv").read_bytes() == csv_before
     assert cli_main(["eval", "--codecs", "jpeg", "--out", str(out)]) == 1
     assert "--data" in capsys.readouterr().err
+    # a second openjai model (here: the same one) joins the CSV under its own label
+    assert cli_main(["eval", *argv[:3], "openjai", *argv[4:], "--label", "openjai-b"]) == 0
+    rows = load_results(out / "results.csv")
+    by_codec = {c: sorted((r.image, r.target_bpp, r.bpp) for r in rows if r.codec == c)
+                for c in ("openjai", "openjai-b")}
+    assert len(rows) == 2 * 2 * 3 and by_codec["openjai"] == by_codec["openjai-b"]
+    assert cli_main(["eval", "report", str(out), "--test-codec", "openjai-b", "--out", str(out / "b"), "-q"]) == 0
+    assert "openjai-b" in (out / "b" / "bdrate.md").read_text()
+    assert cli_main(["eval", *argv[:3], "openjai", *argv[4:], "--label", "jpeg"]) == 1
+    assert "another codec" in capsys.readouterr().err
 
 
 class _SleepyCodec:
