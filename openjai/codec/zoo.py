@@ -7,6 +7,8 @@ Each operating point has ``openjai/weights/<point>.toml``::
     sha256 = "<hex digest of the file>"
     description = "..."
 
+or, for a second name of the same model, ``alias = "<point>"`` (and optionally a description).
+
 ``load(point)`` checks the file's sha256 before reading it; streams carry the model id, and
 ``for_stream`` finds the model that wrote them or names both ids in the error.
 """
@@ -33,15 +35,31 @@ class ModelEntry:
     path: Path
     sha256: str
     description: str
+    source: str  # the point whose .toml describes the file: ``point`` itself, or the one an alias names
 
 
 def entries(folder: Path = WEIGHTS_DIR) -> dict[str, ModelEntry]:
-    """All operating points described in ``folder``."""
-    out = {}
+    """All operating points described in ``folder`` (aliases resolved)."""
+    raw = {}
     for toml in sorted(folder.glob("*.toml")):
-        with open(toml, "rb") as f:
-            d = tomllib.load(f)
-        out[toml.stem] = ModelEntry(toml.stem, d["model_id"], folder / d["file"], d["sha256"], d.get("description", ""))
+        try:
+            with open(toml, "rb") as f:
+                raw[toml.stem] = tomllib.load(f)
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise ModelError(f"{toml} is not a readable model description: {e}") from None
+    out = {}
+    for point, d in raw.items():
+        source = d.get("alias", point)
+        if source != point:
+            target = raw.get(source)
+            if target is None or "alias" in target:
+                raise ModelError(f"{folder / point}.toml names {d['alias']!r}, which is not a model in {folder}")
+            d = target | {"description": d.get("description", target.get("description", ""))}
+        try:
+            out[point] = ModelEntry(point, d["model_id"], folder / d["file"], d["sha256"], d.get("description", ""),
+                                    source)
+        except KeyError as e:
+            raise ModelError(f"{folder / point}.toml lacks {e}") from None
     return out
 
 
@@ -64,12 +82,14 @@ def write_entry(point: str, model_id: str, weights: Path, description: str) -> P
 
 
 @lru_cache(maxsize=4)
-def load(point: str = DEFAULT_POINT) -> LoadedCodec:
+def load(point: str = DEFAULT_POINT, folder: Path = WEIGHTS_DIR) -> LoadedCodec:
     """Load a shipped model by operating point name (sha256 and model id checked)."""
-    known = entries()
+    known = entries(folder)
     if point not in known:
         raise ModelError(f"unknown model {point!r}; available: {', '.join(known) or 'none (weights missing)'}")
     e = known[point]
+    if e.source != point:
+        return load(e.source, folder)  # one loaded copy per file
     if not e.path.is_file():
         raise ModelError(f"weights file {e.path} for model {point!r} is missing; reinstall openjai")
     if file_sha256(e.path) != e.sha256:
@@ -89,5 +109,5 @@ def for_stream(model_id: str, loaded: LoadedCodec | None = None) -> LoadedCodec:
     for e in entries().values():
         if e.model_id == model_id:
             return load(e.point)
-    have = ", ".join(e.model_id for e in entries().values()) or "none"
+    have = ", ".join(dict.fromkeys(e.model_id for e in entries().values())) or "none"
     raise ModelError(f"stream was coded with model {model_id}, which is not installed (installed: {have})")
