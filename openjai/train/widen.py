@@ -1,5 +1,5 @@
-"""Grow a trained model instead of training a new one: wider (``widen``, Net2Net-style, Chen et
-al. 2016), with a context model (``add_context``) or with more rate points (``extend_rates``);
+"""Grow a trained model instead of training a new one: wider (``widen``, Net2Net, Chen et al.
+2016), with a context model (``add_context``) or with more rate points (``extend_rates``);
 each starts from the trained model's function.
 
 Training on 2 CPU cores makes every trained step precious, so a larger architecture starts
@@ -7,23 +7,22 @@ from the previous model instead of from scratch. ``widen(old, new_cfg)`` returns
 ``new_cfg`` (more g_a/g_s channels N, more latent channels M) that reconstructs like ``old``:
 
 * every old weight is copied into the top-left block of its new tensor;
-* connections *from* a new channel *into* an old one are zero, so old activations are
-  unchanged (GDN: an old channel's norm does not include new channels);
-* connections into new channels keep their fresh random initialisation, so the new channels
-  carry signal and receive gradients from the first step;
-* the one exception is the latent boundary: new latents enter g_s through small random
-  weights (×``LATENT_INIT``), not zero, because a latent that rounds to 0 and feeds only
-  zero weights would never receive a gradient;
-* new latent channels start small (g_a weights ×``LATENT_INIT``) with μ = 0, σ ≈ 0.5 and the
-  mean gain of the old channels at every rate point, so they cost few bits until training
-  shapes them.
+* N: connections *from* a new channel *into* an old one are zero, so old activations are
+  unchanged (GDN: an old channel's norm does not include new channels); connections into new
+  channels keep their fresh random initialisation, so the new channels carry signal and
+  receive gradients from the first step;
+* M: each new latent channel is a *split* of a trained one (Net2WiderNet): it copies that
+  channel's g_a filter (plus a little noise, so the two can diverge), gains, μ and σ outputs,
+  and every network reading the latents (g_s, h_a, the context model) shares the channel's
+  input weights equally between the copies, so it sees the same sum. The channels split are
+  the ones with the largest reconstruction weight at the top rate.
 
-The hyper networks' widths (Z, hidden sizes) must stay the same; a checkerboard context model
-works on the latents, so it is copied as is and M must then stay the same too.
+The hyper networks' widths (Z, hidden sizes) must stay the same.
 
-Measured (docs/training.md): after widening M 128 → 192 and 2 800 steps, the new latents had
-collapsed (σ-index 0, no bits, no effect on the picture): the rate term wins over the weak
-distortion gradient through the small g_s weights. Widening N alone is untested.
+Measured (docs/training.md): new latents that started small instead (×0.05 in g_a and g_s)
+collapsed within 2 800 steps (σ-index 0, no bits, no effect on the picture): a latent that
+rounds to 0 gives its g_s weights no gradient. Split latents carry the signal of a trained
+channel from step 0.
 """
 
 from __future__ import annotations
@@ -34,29 +33,27 @@ import torch
 from torch import nn
 
 from ..codec.config import CodecConfig
-from ..codec.layers import GDN, GainUnit
+from ..codec.layers import GDN
 from ..codec.model import Codec
 from ..errors import ModelError
 
-#: scale of the random weights into and out of the new latent channels (see module docstring)
-LATENT_INIT = 0.05
-#: σ-index of the new latents before training (σ ≈ 0.5: small, cheap latents that still
-#: pass gradients through the rate term)
-NEW_SIGMA_INDEX = 15.0
+#: relative size of the noise added to a split latent's g_a filter (breaks the copies' symmetry)
+SPLIT_NOISE = 0.01
 
 
-def _copy_conv(old: nn.Conv2d, new: nn.Conv2d, *, new_in_scale: float = 0.0) -> None:
-    """Conv2d weight (out, in, k, k): old block copied, new-in → old-out scaled (0 = cut)."""
+def _copy_conv(old: nn.Conv2d, new: nn.Conv2d) -> None:
+    """Conv2d weight (out, in, k, k): old block copied, new-in → old-out cut (zero)."""
     o, i = old.weight.shape[:2]
-    new.weight[:o, i:] *= new_in_scale
+    new.weight[:o, i:] = 0.0
     new.weight[:o, :i] = old.weight
-    new.bias[:o] = old.bias
+    if old.bias is not None:
+        new.bias[:o] = old.bias
 
 
-def _copy_tconv(old: nn.ConvTranspose2d, new: nn.ConvTranspose2d, *, new_in_scale: float = 0.0) -> None:
+def _copy_tconv(old: nn.ConvTranspose2d, new: nn.ConvTranspose2d) -> None:
     """ConvTranspose2d weight (in, out, k, k): same rule as :func:`_copy_conv`."""
     i, o = old.weight.shape[:2]
-    new.weight[i:, :o] *= new_in_scale
+    new.weight[i:, :o] = 0.0
     new.weight[:i, :o] = old.weight
     new.bias[:o] = old.bias
 
@@ -72,59 +69,76 @@ def _copy_gdn(old: GDN, new: GDN) -> None:
     new.beta.param[:c] = old.beta.param
 
 
-def _copy_gain(old: GainUnit, new: GainUnit) -> None:
-    m = old.log_gain.shape[1]
-    new.log_gain[:, :m] = old.log_gain
-    new.log_gain[:, m:] = old.log_gain.mean(1, keepdim=True)
+def _split_sources(old: Codec, count: int) -> torch.Tensor:
+    """The old latent channel each of ``count`` new ones splits from: the largest contribution
+    to the picture per quantization step at the top rate (g_s input norm × inverse gain)."""
+    weight = old.g_s[0].weight.flatten(1).norm(dim=1) * old.inverse_gain.log_gain[-1].exp()
+    order = torch.argsort(weight, descending=True)
+    return order[torch.arange(count) % len(order)]
+
+
+def _share_inputs(weight: torch.Tensor, src: torch.Tensor, m: int, dim: int) -> None:
+    """Latent inputs along ``dim`` of ``weight``: each split channel's weights are divided
+    equally among it and its copies (at m, m+1, ...), so the layer sees the same sum."""
+    w = weight.movedim(dim, 0)
+    parts = 1 + torch.bincount(src, minlength=m)
+    w[:m] /= parts.view(-1, *[1] * (w.dim() - 1)).to(w.dtype)
+    w[m:] = w[src]
+
+
+def _copy_outputs(conv: nn.Conv2d, src: torch.Tensor, m: int) -> None:
+    """Latent outputs (rows) of ``conv``: the copies repeat their source channel."""
+    conv.weight[m:] = conv.weight[src]
+    if conv.bias is not None:
+        conv.bias[m:] = conv.bias[src]
 
 
 def widen(old: Codec, cfg: CodecConfig, seed: int = 0) -> Codec:
     """A ``cfg`` model that starts where ``old`` is (see module docstring)."""
     o = old.cfg
-    same = ("hyper_channels", "hyper_hidden", "scale_hidden", "scale_levels", "scale_min", "scale_max", "lambdas")
+    same = ("hyper_channels", "hyper_hidden", "scale_hidden", "scale_levels", "scale_min", "scale_max", "lambdas",
+            "context", "context_hidden")
     changed = [k for k in same if getattr(o, k) != getattr(cfg, k)]
     if changed:
         raise ModelError(f"widening keeps {', '.join(changed)} fixed; the new configuration changes them")
-    if o.context != "none" and (cfg.context != o.context or cfg.context_hidden != o.context_hidden
-                                or cfg.latent_channels != o.latent_channels):
-        raise ModelError("a model with a context model can only be widened in N (its context model "
-                         "works on the M latents and is copied as is)")
     if cfg.channels < o.channels or cfg.latent_channels < o.latent_channels:
         raise ModelError(f"cannot widen N={o.channels}, M={o.latent_channels} to the smaller "
                          f"N={cfg.channels}, M={cfg.latent_channels}")
     torch.manual_seed(seed)
     new = Codec(cfg)
+    m = o.latent_channels
+    src = _split_sources(old, cfg.latent_channels - m)
     with torch.no_grad():
         for a, b in zip(old.g_a, new.g_a):
             _copy_conv(a, b) if isinstance(a, nn.Conv2d) else _copy_gdn(a, b)
-        m = o.latent_channels
-        new.g_a[-1].weight[m:] *= LATENT_INIT
-        new.g_a[-1].bias[m:] = 0.0
-        for k, (a, b) in enumerate(zip(old.g_s, new.g_s)):
-            if isinstance(a, nn.ConvTranspose2d):
-                _copy_tconv(a, b, new_in_scale=LATENT_INIT if k == 0 else 0.0)
-            else:
-                _copy_gdn(a, b)
-        for a, b in zip(old.h_a, new.h_a):
-            if isinstance(a, nn.Conv2d):
-                _copy_conv(a, b)
-        for a, b in zip(old.h_mean, new.h_mean):
-            if isinstance(a, nn.Conv2d):  # the output layer: μ = 0 for the new latents
-                b.weight.zero_()
-                b.bias.zero_()
-                _copy_conv(a, b)
-            elif isinstance(a, nn.ConvTranspose2d):
-                _copy_tconv(a, b)
-        for a, b in zip(old.h_scale.convs, new.h_scale.convs):
-            b.weight.zero_()  # only the output layer grows: new latents get the bias (mid-table σ)
-            b.weight[: a.weight.shape[0]] = a.weight
-            b.bias[: a.bias.shape[0]] = a.bias
-        new.h_scale.convs[-1].bias[m:] = NEW_SIGMA_INDEX
+        last = new.g_a[-1]
+        _copy_outputs(last, src, m)
+        if len(src):
+            scale = SPLIT_NOISE * last.weight[src].std(dim=(1, 2, 3), keepdim=True)
+            last.weight[m:] += scale * torch.randn_like(last.weight[m:])
+        for a, b in zip(old.g_s, new.g_s):
+            _copy_tconv(a, b) if isinstance(a, nn.ConvTranspose2d) else _copy_gdn(a, b)
+        _share_inputs(new.g_s[0].weight, src, m, 0)
+        _copy_conv(old.h_a[0], new.h_a[0])
+        _share_inputs(new.h_a[0].weight, src, m, 1)
+        new.h_a[1:].load_state_dict(old.h_a[1:].state_dict())
+        new.h_mean[:-1].load_state_dict(old.h_mean[:-1].state_dict())
+        _copy_conv(old.h_mean[-1], new.h_mean[-1])
+        _copy_outputs(new.h_mean[-1], src, m)
+        for a, b in zip(old.h_scale.convs[:-1], new.h_scale.convs[:-1]):
+            b.load_state_dict(a.state_dict())
+        _copy_conv(old.h_scale.convs[-1], new.h_scale.convs[-1])
+        _copy_outputs(new.h_scale.convs[-1], src, m)
         new.prior.load_state_dict(old.prior.state_dict())
         if old.context is not None:
-            new.context.load_state_dict(old.context.state_dict())
-        _copy_gain(old.gain, new.gain)
-        _copy_gain(old.inverse_gain, new.inverse_gain)
+            for a, b in ((old.context.mean, new.context.mean), (old.context.scale, new.context.scale)):
+                _copy_conv(a[0], b[0])
+                _share_inputs(b[0].weight, src, m, 1)
+                _copy_conv(a[-1], b[-1])
+                _copy_outputs(b[-1], src, m)
+        for a, b in ((old.gain, new.gain), (old.inverse_gain, new.inverse_gain)):
+            b.log_gain[:, :m] = a.log_gain
+            b.log_gain[:, m:] = a.log_gain[:, src]
     return new
 
 
