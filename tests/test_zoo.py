@@ -50,3 +50,10 @@ def test_registry_errors_say_what_is_wrong(folder):
     (folder / "small.safetensors").unlink()
     with pytest.raises(ModelError, match="missing; reinstall"):
         zoo.load("small", folder)
+
+
+def test_shipped_points():
+    """issue 6's two operating points: `fast` is the base model, `high` a separate one."""
+    known = zoo.entries()
+    assert known["fast"].model_id == known["base"].model_id and known["fast"].source == "base"
+    assert known["high"].model_id.startswith("openjai-high-") and known["high"].path.is_file()

@@ -43,11 +43,13 @@ def inputs() -> dict[str, tuple[np.ndarray, dict]]:
         "sample_q90": (rgb, {"quality": 90}),
         "crop_odd_grey": (rgb[100:171, 200:233, 1].copy(), {"quality": 60}),
         "crop_rgba": (rgba, {"quality": 40}),
+        "high_sample_q50": (rgb, {"quality": 50, "model": "high"}),
     }
 
 
 def main() -> None:
-    manifest = {"model_id": openjai.load_model().model_id, "streams": {}}
+    points = sorted({kwargs.get("model", "base") for _, kwargs in inputs().values()})
+    manifest = {"models": {p: openjai.load_model(p).model_id for p in points}, "streams": {}}
     for name, (img, kwargs) in inputs().items():
         data = openjai.encode(img, **kwargs)
         (HERE / f"{name}.jai").write_bytes(data)
@@ -57,7 +59,7 @@ def main() -> None:
             "image_sha256": image_digest(data),
         }
     (HERE / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"wrote {len(manifest['streams'])} streams for {manifest['model_id']}")
+    print(f"wrote {len(manifest['streams'])} streams for {', '.join(manifest['models'].values())}")
 
 
 if __name__ == "__main__":
