@@ -83,7 +83,8 @@ def _context_parameters(
     from the anchors' residuals ``r`` (int32, zero at non-anchors) and the hyper μ and t."""
     ctx = lc.model.context
     r_anchors = torch.where(anchors, r, 0)
-    mu_ctx = apply_tiled(lc.on(mu.device).context.mean_offset, torch.where(anchors.to(mu.device), r_anchors.to(mu.device) + mu, 0.0), CONTEXT)
+    anchors_hat = torch.where(anchors.to(mu.device), r_anchors.to(mu.device) + mu, 0.0)
+    mu_ctx = apply_tiled(lc.on(mu.device).context.mean_offset, anchors_hat, CONTEXT)
     t_ctx = apply_tiled(lambda t: ctx.fixed_scale_offset(t).to(torch.int32), r_anchors, CONTEXT)
     k = _sigma_index(lc, torch.where(anchors, t_fixed.to(torch.int32), t_fixed.to(torch.int32) + t_ctx))
     return torch.where(anchors.to(mu.device), mu, mu + mu_ctx), k

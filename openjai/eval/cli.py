@@ -66,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N images (sorted by name)")
     p.add_argument("--model", default="base", help="openjai operating point to evaluate (default: %(default)s)")
     p.add_argument("--effort", type=int, choices=range(4), default=0, metavar="0..3",
-                   help="openjai encoder effort (use one --out folder per effort; default: %(default)s)")
+                   help="openjai encoder effort (give each effort its own --label or --out; default: %(default)s)")
     p.add_argument("--label", default="openjai",
                    help="codec name of openjai's rows in results.csv, to keep several models or efforts "
                         "in one CSV (default: %(default)s)")
