@@ -19,18 +19,6 @@ from openjai.train.widen import extend_rates, widen
 from test_train import _make_data
 
 
-def _decode_path(model: Codec, x: torch.Tensor, beta: float):
-    """μ, σ-index and reconstruction of the coding path (rounding, no noise)."""
-    with torch.no_grad():
-        b = torch.tensor([beta])
-        y = model.g_a(x) * model.gain(b)
-        z_hat = torch.round(model.h_a(y))
-        mu = model.h_mean(z_hat)
-        k = model.h_scale.sigma_index(z_hat)
-        x_hat = model.g_s((torch.round(y - mu) + mu) * model.inverse_gain(b))
-    return y, mu, k, x_hat
-
-
 def _context_model() -> Codec:
     torch.manual_seed(0)
     model = Codec(dataclasses.replace(TINY, context="checkerboard", context_hidden=8)).eval()
@@ -115,7 +103,7 @@ def test_extended_ladder_codes_the_old_points_alike():
     assert new.cfg.lambdas[-1] == pytest.approx(lams[-1] * lams[-1] / lams[-2], rel=1e-5)
     x = torch.rand(1, 3, 128, 128)
     for beta in (0.0, 2.5, old.cfg.levels - 1.0):
-        for a, b in zip(_decode_path(old, x, beta), _decode_path(new, x, beta + 2)):
+        for a, b in zip(_coding_path(old, x, beta), _coding_path(new, x, beta + 2)):
             assert torch.equal(a, b)
     g = new.gain.log_gain.detach()
     assert torch.allclose(g[1] - g[0], g[3] - g[2]) and torch.allclose(g[-1] - g[-2], g[-2] - g[-3])

@@ -77,20 +77,25 @@ def _split_sources(old: Codec, count: int) -> torch.Tensor:
     return order[torch.arange(count) % len(order)]
 
 
-def _share_inputs(weight: torch.Tensor, src: torch.Tensor, m: int, dim: int) -> None:
-    """Latent inputs along ``dim`` of ``weight``: each split channel's weights are divided
-    equally among it and its copies (at m, m+1, ...), so the layer sees the same sum."""
+def _share_inputs(weight: torch.Tensor, src: torch.Tensor, dim: int) -> None:
+    """Latent inputs along ``dim`` of ``weight`` (old channels first, then one copy per entry
+    of ``src``): each split channel's weights are divided equally among it and its copies, so
+    the layer sees the same sum."""
     w = weight.movedim(dim, 0)
+    m = w.shape[0] - len(src)
     parts = 1 + torch.bincount(src, minlength=m)
     w[:m] /= parts.view(-1, *[1] * (w.dim() - 1)).to(w.dtype)
     w[m:] = w[src]
 
 
-def _copy_outputs(conv: nn.Conv2d, src: torch.Tensor, m: int) -> None:
-    """Latent outputs (rows) of ``conv``: the copies repeat their source channel."""
-    conv.weight[m:] = conv.weight[src]
-    if conv.bias is not None:
-        conv.bias[m:] = conv.bias[src]
+def _copy_latent_outputs(old: nn.Conv2d, new: nn.Conv2d, src: torch.Tensor) -> None:
+    """A conv whose outputs are latent channels: old block copied (:func:`_copy_conv`), then
+    each copy's row repeats its source channel's."""
+    _copy_conv(old, new)
+    m = old.weight.shape[0]
+    new.weight[m:] = new.weight[src]
+    if new.bias is not None:
+        new.bias[m:] = new.bias[src]
 
 
 def widen(old: Codec, cfg: CodecConfig, seed: int = 0) -> Codec:
@@ -109,33 +114,29 @@ def widen(old: Codec, cfg: CodecConfig, seed: int = 0) -> Codec:
     m = o.latent_channels
     src = _split_sources(old, cfg.latent_channels - m)
     with torch.no_grad():
-        for a, b in zip(old.g_a, new.g_a):
+        for a, b in zip(old.g_a[:-1], new.g_a[:-1]):
             _copy_conv(a, b) if isinstance(a, nn.Conv2d) else _copy_gdn(a, b)
         last = new.g_a[-1]
-        _copy_outputs(last, src, m)
+        _copy_latent_outputs(old.g_a[-1], last, src)
         if len(src):
             scale = SPLIT_NOISE * last.weight[src].std(dim=(1, 2, 3), keepdim=True)
             last.weight[m:] += scale * torch.randn_like(last.weight[m:])
         for a, b in zip(old.g_s, new.g_s):
             _copy_tconv(a, b) if isinstance(a, nn.ConvTranspose2d) else _copy_gdn(a, b)
-        _share_inputs(new.g_s[0].weight, src, m, 0)
+        _share_inputs(new.g_s[0].weight, src, 0)
         _copy_conv(old.h_a[0], new.h_a[0])
-        _share_inputs(new.h_a[0].weight, src, m, 1)
+        _share_inputs(new.h_a[0].weight, src, 1)
         new.h_a[1:].load_state_dict(old.h_a[1:].state_dict())
         new.h_mean[:-1].load_state_dict(old.h_mean[:-1].state_dict())
-        _copy_conv(old.h_mean[-1], new.h_mean[-1])
-        _copy_outputs(new.h_mean[-1], src, m)
-        for a, b in zip(old.h_scale.convs[:-1], new.h_scale.convs[:-1]):
-            b.load_state_dict(a.state_dict())
-        _copy_conv(old.h_scale.convs[-1], new.h_scale.convs[-1])
-        _copy_outputs(new.h_scale.convs[-1], src, m)
+        _copy_latent_outputs(old.h_mean[-1], new.h_mean[-1], src)
+        new.h_scale.convs[:-1].load_state_dict(old.h_scale.convs[:-1].state_dict())
+        _copy_latent_outputs(old.h_scale.convs[-1], new.h_scale.convs[-1], src)
         new.prior.load_state_dict(old.prior.state_dict())
         if old.context is not None:
             for a, b in ((old.context.mean, new.context.mean), (old.context.scale, new.context.scale)):
                 _copy_conv(a[0], b[0])
-                _share_inputs(b[0].weight, src, m, 1)
-                _copy_conv(a[-1], b[-1])
-                _copy_outputs(b[-1], src, m)
+                _share_inputs(b[0].weight, src, 1)
+                _copy_latent_outputs(a[-1], b[-1], src)
         for a, b in ((old.gain, new.gain), (old.inverse_gain, new.inverse_gain)):
             b.log_gain[:, :m] = a.log_gain
             b.log_gain[:, m:] = a.log_gain[:, src]
