@@ -39,7 +39,7 @@ from __future__ import annotations
 import csv
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,6 +72,10 @@ CTTC_METRICS: tuple[str, ...] = ("ms_ssim", "iw_ssim", "vmaf", "vif_p", "psnr_hv
 LOWER_IS_BETTER: frozenset[str] = frozenset({"nlpd"})
 #: Anchor codecs in report column order (those absent from the CSV are skipped).
 DEFAULT_ANCHORS: tuple[str, ...] = ("vvc", "hevc", "jpeg2000", "jpeg", "avif", "jxl", "webp")
+#: Anchor whose per-image differences the report tabulates (issue 3's bar is stated against JPEG).
+PAIRED_ANCHOR = "jpeg"
+#: a row under this fraction of its target is "short" of it (the rate control's 5 % band)
+SHORT_OF_TARGET = 0.95
 REQUIRED_COLUMNS: tuple[str, ...] = ("image", "codec", "target_bpp", "bpp", "reached")
 
 _LABELS: dict[str, str] = {
@@ -290,6 +294,46 @@ def rd_points_markdown(rows: Sequence[ResultRow], codecs: Sequence[str], metrics
     return md
 
 
+def paired_delta_markdown(rows: Sequence[ResultRow], test_codec: str, anchor: str,
+                          metrics: Sequence[str]) -> list[str]:
+    """Markdown table: per target, ``test_codec`` minus ``anchor`` on the same images.
+
+    Every coded row counts, as "at matched bpp" comparisons do: unreached rows (the codec's
+    lowest rate is above the target) and rows short of the target (its top rate is below it)
+    are included and counted. The median and the count of images ahead show when a mean is
+    carried by a few images.
+    """
+    md = [f"## `{test_codec}` minus `{anchor}` per image", "",
+          "Same images at each target, every coded row included. `unreached`: lowest rate above the "
+          f"target + 10 %; `short`: bpp under {SHORT_OF_TARGET:g} × target (top of the codec's range). "
+          "NLPD is lower-is-better: a negative difference is ahead.", "",
+          f"| target | n | unreached ({test_codec} / {anchor}) | short | bpp | "
+          + " | ".join(f"Δ {_LABELS.get(m, m)} mean / median / ahead" for m in metrics) + " |",
+          "|---:|---:|---:|---:|---:|" + "---:|" * len(metrics)]
+    by_key = {(r.codec, r.image, r.target_bpp): r for r in rows if r.codec in (test_codec, anchor)}
+    for target in sorted({r.target_bpp for r in rows}):
+        pairs = [(t, by_key[(anchor, t.image, target)]) for (c, _, tb), t in by_key.items()
+                 if c == test_codec and tb == target and (anchor, t.image, target) in by_key]
+        if not pairs:
+            continue
+        cells = []
+        for m in metrics:
+            d = np.array([t.metrics.get(m, math.nan) - a.metrics.get(m, math.nan) for t, a in pairs])
+            d = d[~np.isnan(d)]
+            ahead = int(np.sum(d < 0 if m in LOWER_IS_BETTER else d > 0))
+            cells.append(f"{np.mean(d):+.4g} / {np.median(d):+.4g} / {ahead}/{len(d)}" if len(d) else "–")
+
+        def count(test: Callable[[ResultRow], bool]) -> str:
+            return f"{sum(test(t) for t, _ in pairs)} / {sum(test(a) for _, a in pairs)}"
+
+        unreached = count(lambda r: not r.reached)
+        short = count(lambda r: r.bpp < SHORT_OF_TARGET * target)
+        bpp = f"{np.mean([t.bpp for t, _ in pairs]):.3f} / {np.mean([a.bpp for _, a in pairs]):.3f}"
+        md.append(f"| {target:g} | {len(pairs)} | {unreached} | {short} | {bpp} | " + " | ".join(cells) + " |")
+    md.append("")
+    return md
+
+
 def rate_error_markdown(rows: Sequence[ResultRow], codec: str) -> list[str]:
     """Markdown table: how close ``codec``'s rate matching came to each target (bpp / target − 1)."""
     md = [f"## Rate matching of `{codec}`", "",
@@ -427,6 +471,8 @@ def write_report(csv_path: str | os.PathLike[str], out_dir: str | os.PathLike[st
                       f"(missing: {', '.join(m for m in CTTC_METRICS if m not in used_any)}).")
     md.append("")
     md.extend(rd_points_markdown(rows, [test_codec, *present], metric_list))
+    if PAIRED_ANCHOR in present:
+        md.extend(paired_delta_markdown(rows, test_codec, PAIRED_ANCHOR, metric_list))
     md.extend(rate_error_markdown(rows, test_codec))
     md.append("## Notes")
     md.append("")

@@ -151,3 +151,22 @@ def test_plot_points_exclude_unreached(tmp_path):
     assert len(xs) == len(TARGETS) and ns == [2] * len(TARGETS)
     assert min(xs) == pytest.approx(np.mean([0.12 * 0.8, 0.12 * 1.03 * 0.8]))
     assert max(ys) < 99.0
+
+
+def test_paired_delta_counts_unreached_and_short_rows():
+    from openjai.eval.report import ResultRow, paired_delta_markdown
+
+    def row(img: str, codec: str, psnr: float, nlpd: float, bpp: float = 0.98, reached: bool = True) -> ResultRow:
+        return ResultRow(img, codec, 1.0, bpp, reached, {"psnr_y": psnr, "nlpd": nlpd})
+
+    rows = [row("a", "jpeg", 30.0, 0.2), row("a", "openjai", 32.0, 0.1),
+            row("b", "jpeg", 30.0, 0.2, bpp=1.3, reached=False), row("b", "openjai", 31.0, 0.3),
+            row("c", "jpeg", 40.0, 0.1), row("c", "openjai", 30.0, 0.05, bpp=0.5),  # top of range
+            row("d", "openjai", 50.0, 0.0)]  # no JPEG row for d: not paired
+    md = paired_delta_markdown(rows, "openjai", "jpeg", ["psnr_y", "nlpd"])
+    line = next(x for x in md if x.startswith("| 1 |"))
+    cells = [c.strip() for c in line.strip("|").split("|")]
+    assert cells[:5] == ["1", "3", "0 / 1", "1 / 0", "0.820 / 1.087"]
+    # Δ PSNR-Y: +2, +1, −10 → mean −2.333, median +1, 2 of 3 ahead; NLPD is ahead when lower
+    assert cells[5] == "-2.333 / +1 / 2/3"
+    assert cells[6] == "-0.01667 / -0.05 / 2/3"
