@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from openjai.errors import DataError, OutputError
-from openjai.eval.report import bd_table, load_results, write_report
+from openjai.eval.report import ResultRow, bd_table, load_results, paired_delta_markdown, write_report
 
 TARGETS = (0.12, 0.25, 0.5, 0.75)
 COLUMNS = ["image", "codec", "target_bpp", "bpp", "reached", "psnr_y", "ms_ssim", "nlpd", "unrelated"]
@@ -154,8 +154,6 @@ def test_plot_points_exclude_unreached(tmp_path):
 
 
 def test_paired_delta_counts_unreached_and_short_rows():
-    from openjai.eval.report import ResultRow, paired_delta_markdown
-
     def row(img: str, codec: str, psnr: float, nlpd: float, bpp: float = 0.98, reached: bool = True) -> ResultRow:
         return ResultRow(img, codec, 1.0, bpp, reached, {"psnr_y": psnr, "nlpd": nlpd})
 
