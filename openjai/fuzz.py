@@ -68,7 +68,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from .codec.container import Limits
+from .codec.container import ColourMode, Limits
 
 if TYPE_CHECKING:
     from .codec.weights import LoadedCodec
@@ -362,9 +362,9 @@ def _resize_alpha(rng: random.Random, p: Parts) -> None:
 
 def m_colour(rng: random.Random, p: Parts) -> None:
     p.colour = rng.choice([0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 127, 128, 255])
-    if p.colour in (2, 3) and not any(s.tag == TAG_ALPHA for s in p.sections) and rng.random() < 0.7:
+    if p.colour in (2, 3, 5) and not any(s.tag == TAG_ALPHA for s in p.sections) and rng.random() < 0.7:
         p.sections.append(Sec(TAG_ALPHA, zlib.compress(bytes(_plane(p)))))
-    elif p.colour in (0, 1) and rng.random() < 0.7:
+    elif p.colour in (0, 1, 4) and rng.random() < 0.7:
         p.sections = [s for s in p.sections if s.tag != TAG_ALPHA]
 
 
@@ -718,7 +718,7 @@ class Target:
         """Decode; returns a description of a success (latent grid and colour: the 'ok' signature)."""
         info = self.api.read_info(data, self.limits)
         img = self.api.decode(data, model=self.lc, limits=self.limits)
-        channels = {"grey": 1, "rgb": 3, "rgba": 4, "grey_alpha": 2}.get(info.colour)
+        channels = ColourMode[info.colour.upper()].channels
         want = (info.height, info.width) if channels == 1 else (info.height, info.width, channels)
         if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.shape != want:
             shape = getattr(img, "shape", type(img).__name__)

@@ -5,6 +5,8 @@ Accepted: PNG, JPEG, PPM/PGM, TIFF, BMP, WebP (anything Pillow reads), 8-bit, as
 
 * RGB             coded as is.
 * grey (L)        coded as R=G=B; decoded back to one channel.
+* RGB with R=G=B  (a grey photo saved as colour) coded as grey, decoded back to RGB with
+                  R=G=B: the output is as grey as the input.
 * RGBA / LA       colour coded as above; alpha stored losslessly (zlib) in the stream.
 * palette (P)     converted to RGB or RGBA (if it has transparency) first.
 * 16-bit, float, CMYK, multi-frame: converted by Pillow to 8-bit RGB where it can,
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from .bt709 import BT709_KB, BT709_KG, BT709_KR
 from .codec.container import ColourMode
 from .errors import ImageError, OutputError
 from .files import atomic_write
@@ -46,9 +49,19 @@ def _from_array(a: np.ndarray) -> CodecInput:
         raise ImageError(f"unsupported image array shape {a.shape}: expected (H, W) or (H, W, 1-4)")
     channels = a.shape[2]
     alpha = a[:, :, -1].copy() if channels in (2, 4) else None
-    colour = {1: ColourMode.GREY, 2: ColourMode.GREY_ALPHA, 3: ColourMode.RGB, 4: ColourMode.RGBA}[channels]
     rgb = np.repeat(a[:, :, :1], 3, axis=2) if channels <= 2 else a[:, :, :3]
+    if channels <= 2:
+        colour = ColourMode.GREY_ALPHA if alpha is not None else ColourMode.GREY
+    elif _all_grey(rgb):
+        colour = ColourMode.RGBA_GREY if alpha is not None else ColourMode.RGB_GREY
+    else:
+        colour = ColourMode.RGBA if alpha is not None else ColourMode.RGB
     return CodecInput(np.ascontiguousarray(rgb), colour, alpha)
+
+
+def _all_grey(rgb: np.ndarray) -> bool:
+    """R = G = B at every pixel."""
+    return bool(np.array_equal(rgb[:, :, 0], rgb[:, :, 1]) and np.array_equal(rgb[:, :, 1], rgb[:, :, 2]))
 
 
 def _from_pil(im: Image.Image) -> CodecInput:
@@ -91,9 +104,15 @@ def load(source: str | os.PathLike | np.ndarray | Image.Image) -> CodecInput:
 
 def assemble(rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None) -> np.ndarray:
     """Decoded planes → the array the user gets: (H, W) grey, (H, W, 2|3|4)."""
-    if colour in (ColourMode.GREY, ColourMode.GREY_ALPHA):
-        # R=G=B was coded; the mean of the three decoded channels is the best grey estimate
-        base = np.round(rgb.astype(np.float32).mean(axis=2)).astype(np.uint8)[:, :, None]
+    if colour.is_grey:
+        # R=G=B was coded. The decoded luma is a better grey estimate than the channels' mean
+        # (measured, 3 val photos × 2 models × 3 rates: +0.08 to +0.31 dB): the shipped models
+        # were trained with luma errors weighted above chroma errors.
+        c = rgb.astype(np.float64)  # element-wise, so the same on every machine (a BLAS product need not be)
+        luma = BT709_KR * c[:, :, 0] + BT709_KG * c[:, :, 1] + BT709_KB * c[:, :, 2]
+        base = np.clip(np.round(luma), 0, 255).astype(np.uint8)[:, :, None]
+        if colour in (ColourMode.RGB_GREY, ColourMode.RGBA_GREY):
+            base = np.repeat(base, 3, axis=2)
     else:
         base = rgb
     if alpha is not None:

@@ -46,6 +46,30 @@ def test_grey_and_alpha_layouts(sample_rgb):
     np.testing.assert_array_equal(out[:, :, 1], la[:, :, 1])
 
 
+def test_grey_saved_as_colour_stays_grey(sample_rgb):
+    grey = sample_rgb[:40, :50, 1].copy()
+    as_rgb = np.repeat(grey[:, :, None], 3, axis=2)
+    data = openjai.encode(as_rgb, quality=80)
+    # the same coded symbols as the one-channel image: only the colour byte (and CRC) differ
+    assert openjai.read_info(data).colour == "rgb_grey"
+    assert len(data) == len(openjai.encode(grey, quality=80))
+    out = openjai.decode(data)
+    assert out.shape == (40, 50, 3)
+    np.testing.assert_array_equal(out[:, :, 0], out[:, :, 1])
+    np.testing.assert_array_equal(out[:, :, 1], out[:, :, 2])
+    np.testing.assert_array_equal(out[:, :, 0], openjai.decode(openjai.encode(grey, quality=80)))
+    rgba = np.dstack([as_rgb, np.arange(2000, dtype=np.uint8).reshape(40, 50)])
+    data = openjai.encode(rgba, quality=80)
+    assert openjai.read_info(data).colour == "rgba_grey"
+    out = openjai.decode(data)
+    assert out.shape == (40, 50, 4)
+    np.testing.assert_array_equal(out[:, :, 3], rgba[:, :, 3])
+    np.testing.assert_array_equal(out[:, :, 0], out[:, :, 2])
+    # one coloured pixel is enough to code the image as colour
+    as_rgb[7, 9, 2] ^= 1
+    assert openjai.read_info(openjai.encode(as_rgb, quality=80)).colour == "rgb"
+
+
 @pytest.fixture(scope="module")
 def rate_range(sample_rgb, shipped):
     """bpp of the sample at the lowest and highest rate parameter of the shipped model."""

@@ -41,7 +41,7 @@ def test_seeds_are_valid_and_small(shipped, seeds):
         assert info.width * info.height <= 64 * 64 and len(s) < 4096
         openjai.decode(s, model=shipped)
         assert fuzz.split(s) is not None and fuzz.split(s).serialize() == s
-    assert colours == {"rgb", "grey", "rgba", "grey_alpha"}
+    assert colours == {"rgb", "grey", "rgba", "grey_alpha", "rgb_grey"}
 
 
 def test_mutations_are_deterministic_and_fix_the_crc(seeds):

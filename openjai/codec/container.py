@@ -27,6 +27,24 @@ class ColourMode(IntEnum):
     GREY = 1  # coded as R=G=B, returned as one channel
     RGBA = 2  # alpha stored losslessly in an ALPHA section (zlib)
     GREY_ALPHA = 3
+    RGB_GREY = 4  # an RGB image with R=G=B at every pixel: returned as RGB with R=G=B
+    RGBA_GREY = 5  # the same with alpha
+
+    @property
+    def has_alpha(self) -> bool:
+        """Whether the stream carries an ALPHA section."""
+        return self in (ColourMode.RGBA, ColourMode.GREY_ALPHA, ColourMode.RGBA_GREY)
+
+    @property
+    def is_grey(self) -> bool:
+        """Whether the input had R=G=B everywhere, so the decoder returns one grey value per pixel."""
+        return self not in (ColourMode.RGB, ColourMode.RGBA)
+
+    @property
+    def channels(self) -> int:
+        """Channels of the decoded array, alpha included: 1 (H, W), 2, 3 or 4."""
+        colour = 1 if self in (ColourMode.GREY, ColourMode.GREY_ALPHA) else 3
+        return colour + self.has_alpha
 
 
 class Section(IntEnum):
@@ -158,7 +176,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Stream:
     missing = [s.name for s in REQUIRED_SECTIONS if s not in sections]
     if missing:
         raise BitstreamError(f"missing section(s): {', '.join(missing)}")
-    has_alpha = header.colour in (ColourMode.RGBA, ColourMode.GREY_ALPHA)
+    has_alpha = header.colour.has_alpha
     if has_alpha != (Section.ALPHA in sections):
         raise BitstreamError("alpha section does not match the colour mode")
     return Stream(header, sections)

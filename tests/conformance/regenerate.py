@@ -50,6 +50,7 @@ def inputs() -> dict[str, tuple[np.ndarray, dict]]:
         "sample_q20": (rgb, {"quality": 20}),
         "sample_q90": (rgb, {"quality": 90}),
         "crop_odd_grey": (rgb[100:171, 200:233, 1].copy(), {"quality": 60}),
+        "crop_grey_as_rgb": (np.repeat(rgb[100:171, 200:233, 1:2], 3, axis=2), {"quality": 60}),
         "crop_rgba": (rgba, {"quality": 40}),
         "high_sample_q50": (rgb, {"quality": 50, "model": "high"}),
     }
