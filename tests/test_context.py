@@ -10,11 +10,12 @@ import sys
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from openjai.codec import coder
 from openjai.codec.config import TINY
 from openjai.codec.container import ColourMode, parse
-from openjai.codec.context import R_CTX_LIMIT, anchor_mask
+from openjai.codec.context import ANCHOR_TAPS, KERNEL, R_CTX_LIMIT, anchor_mask, unpack_taps
 from openjai.codec.model import Codec
 from openjai.codec.scale_decoder import ACT_BITS, ACT_LIMIT, WEIGHT_BITS
 from openjai.codec.weights import export, load_codec_weights
@@ -26,8 +27,7 @@ from test_train import _make_data
 from conftest import psnr
 
 
-@pytest.fixture(scope="module")
-def tiny_ctx(tmp_path_factory):
+def _random_context_model() -> Codec:
     """A tiny checkerboard model whose context networks are random (not zero), so they act."""
     torch.manual_seed(3)
     model = Codec(dataclasses.replace(TINY, context="checkerboard", context_hidden=8))
@@ -35,9 +35,43 @@ def tiny_ctx(tmp_path_factory):
         model.context.mean[-1].weight.normal_(0, 0.1)
         model.context.scale[-1].weight.normal_(0, 0.3)
         model.context.scale[-1].bias.normal_(0, 2.0)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tiny_ctx(tmp_path_factory):
     path = tmp_path_factory.mktemp("ctx") / "ctx.safetensors"
-    export(model, path)
+    export(_random_context_model(), path)
     return load_codec_weights(path)
+
+
+def test_weights_file_keeps_only_live_taps(tiny_ctx, tmp_path):
+    """The first-layer kernels are stored as their 12 anchor taps; the model loaded from them
+    computes what the trained one (random weights at every tap) computes."""
+    trained = _random_context_model()
+    export(trained, tmp_path / "w.safetensors")
+    with safe_open(str(tmp_path / "w.safetensors"), framework="pt") as f:
+        keys = set(f.keys())
+        assert f.get_tensor("model.context.scale.0.weight.anchor_taps").shape == (8, TINY.latent_channels, 12)
+    assert "model.context.mean.0.weight" not in keys and "model.context.mean.0.weight.anchor_taps" in keys
+    loaded = load_codec_weights(tmp_path / "w.safetensors").model
+    live = torch.zeros(KERNEL, KERNEL, dtype=torch.bool)
+    for dy, dx in ANCHOR_TAPS:
+        live[dy, dx] = True
+    for a, b in ((trained.context.mean[0], loaded.context.mean[0]), (trained.context.scale[0], loaded.context.scale[0])):
+        assert torch.equal(a.weight[:, :, live], b.weight[:, :, live])
+        assert not b.weight[:, :, ~live].any() and a.weight[:, :, ~live].abs().min() > 0
+    gen = torch.Generator().manual_seed(0)
+    y = torch.randn(1, TINY.latent_channels, 6, 8, generator=gen) * 4
+    mu, t = torch.randn(y.shape, generator=gen), torch.rand(y.shape, generator=gen) * 40
+    with torch.no_grad():
+        for u, v in zip(trained.context(y, mu, t), loaded.context(y, mu, t)):
+            torch.testing.assert_close(u, v, rtol=0, atol=1e-5)
+    r = torch.round(y) * anchor_mask(6, 8)
+    assert torch.equal(trained.context.fixed_scale_offset(r), loaded.context.fixed_scale_offset(r))
+    bad = {"w.anchor_taps": torch.zeros(2, 3, 11)}
+    with pytest.raises(ValueError, match="12"):
+        unpack_taps(bad)
 
 
 def _int64_scale_offset(ctx, r: np.ndarray) -> np.ndarray:

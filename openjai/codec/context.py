@@ -34,6 +34,13 @@ from .scale_decoder import (
 
 KERNEL = 5
 REACH = KERNEL // 2  # latent positions a non-anchor's parameters look at, each side
+#: the taps (dy, dx) of a KERNEL×KERNEL window around a non-anchor that land on anchors
+#: (dy + dx odd): 12 of 25. The others only ever read zeros, so they get no gradient and
+#: weights files store only these (:func:`pack_taps`).
+ANCHOR_TAPS = tuple((dy, dx) for dy in range(KERNEL) for dx in range(KERNEL) if (dy + dx) % 2)
+#: first-layer kernels of both branches (state-dict keys inside the context module)
+TAP_KERNELS = ("mean.0.weight", "scale.0.weight")
+PACKED = ".anchor_taps"  # suffix of a packed kernel's key in a weights file
 R_CTX_LIMIT = 256  # residuals enter ctx_σ clamped to ±this
 T_LOW, T_HIGH = -64, 128  # t_hyper is clamped to this (index units) before ctx_σ is added
 
@@ -87,8 +94,7 @@ class CheckerboardContext(nn.Module):
         x = torch.clamp(r_anchors.detach().cpu().double(), -R_CTX_LIMIT, R_CTX_LIMIT)
         n, c, h, width = x.shape
         rows, cols = (~anchor_mask(h, width)).view(h, width).nonzero(as_tuple=True)
-        # a non-anchor's neighbour (dy, dx) away is an anchor when dy + dx is odd
-        taps = [(dy, dx) for dy in range(KERNEL) for dx in range(KERNEL) if (dy + dx) % 2]
+        taps = ANCHOR_TAPS
         padded = torch.nn.functional.pad(x, (REACH, REACH, REACH, REACH))
         gathered = torch.stack([padded[:, :, rows + dy, cols + dx] for dy, dx in taps], 2)  # (N, C, 12, P)
         a = gathered.reshape(n, c * len(taps), -1)
@@ -122,3 +128,35 @@ class CheckerboardContext(nn.Module):
         t = torch.where(anchors, t, torch.clamp(t, T_LOW, T_HIGH) + t_ctx)
         return mu, t
 
+
+
+def _tap_index() -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.tensor([dy for dy, _ in ANCHOR_TAPS]), torch.tensor([dx for _, dx in ANCHOR_TAPS])
+
+
+def pack_taps(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """``state`` with each first-layer context kernel (out, in, 5, 5) under ``prefix`` replaced by
+    its 12 live taps (out, in, 12), keyed ``<key>.anchor_taps``: 0.85 MB less for M = 128.
+    Every other tap only ever multiplies zeros, so dropping it changes no output."""
+    out = dict(state)
+    rows, cols = _tap_index()
+    for name in TAP_KERNELS:
+        key = prefix + name
+        if key in out:
+            out[key + PACKED] = out.pop(key)[:, :, rows, cols].contiguous()
+    return out
+
+
+def unpack_taps(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of :func:`pack_taps`: packed kernels back to (out, in, 5, 5), zeros at the taps
+    that read no anchor. A state without packed kernels is returned as it is."""
+    out = dict(state)
+    rows, cols = _tap_index()
+    for key in [k for k in out if k.endswith(PACKED)]:
+        taps = out.pop(key)
+        if taps.dim() != 3 or taps.shape[2] != len(ANCHOR_TAPS):
+            raise ValueError(f"{key}: expected (out, in, {len(ANCHOR_TAPS)}) taps, got {tuple(taps.shape)}")
+        dense = taps.new_zeros(taps.shape[0], taps.shape[1], KERNEL, KERNEL)
+        dense[:, :, rows, cols] = taps
+        out[key.removesuffix(PACKED)] = dense
+    return out

@@ -1,7 +1,10 @@
 """Shipped model files: safetensors holding the networks and the integer coding tables.
 
 Layout of a weights file:
-* ``model.*``            network parameters (fp32) — Codec.state_dict()
+* ``model.*``            network parameters (fp32) — Codec.state_dict(), except that the
+                         checkerboard context's first-layer kernels are stored as their 12
+                         live taps (``*.anchor_taps``, (out, in, 12); context.pack_taps).
+                         Files written before that hold the whole 5×5 kernels; both load.
 * ``tables.z.offsets``   int64 (Z,)   first value of each ẑ channel's table
 * ``tables.z.lengths``   int64 (Z,)
 * ``tables.z.counts``    int64 (sum of lengths,)   concatenated counts (sum 2**16 each)
@@ -28,6 +31,7 @@ from ..errors import ModelError
 from ..files import atomic_write
 from .coding import TableSet
 from .config import CodecConfig
+from .context import pack_taps, unpack_taps
 from .entropy import PMF_PRECISION, IntegerTable
 from .model import Codec
 
@@ -87,23 +91,31 @@ def save_safetensors(tensors: dict[str, torch.Tensor], metadata: dict[str, str],
     atomic_write(path, data, force=True)
 
 
-def content_id(model: Codec) -> str:
-    """Model id: config name + first 8 hex digits of a hash of all parameters."""
+def _state_id(name: str, state: dict[str, torch.Tensor]) -> str:
     h = hashlib.sha256()
-    for k, v in sorted(model.state_dict().items()):
+    for k, v in sorted(state.items()):
         h.update(k.encode())
         h.update(v.detach().cpu().contiguous().numpy().tobytes())
-    return f"{model.cfg.name}-{h.hexdigest()[:8]}"
+    return f"{name}-{h.hexdigest()[:8]}"
+
+
+def content_id(model: Codec) -> str:
+    """Model id: config name + first 8 hex digits of a hash of all parameters."""
+    return _state_id(model.cfg.name, model.state_dict())
 
 
 def export(model: Codec, path: Path) -> str:
-    """Build the coding tables from ``model`` and write a weights file; returns the model id."""
+    """Build the coding tables from ``model`` and write a weights file; returns the model id.
+
+    The context's first-layer kernels are stored as their live taps only (context.pack_taps);
+    the id is that of the parameters a loader rebuilds from them (zeros at the dead taps)."""
     model = model.cpu().eval()
     z_tables = model.prior.build_tables()
     y_tables = model.scales.build_tables()
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    packed = pack_taps(model.state_dict(), "context.")
+    model_id = _state_id(model.cfg.name, unpack_taps(packed))
+    tensors = {f"model.{k}": v for k, v in packed.items()}
     tensors |= _pack(z_tables, "tables.z") | _pack(y_tables, "tables.y")
-    model_id = content_id(model)
     save_safetensors(tensors, {"format": FORMAT, "config": model.cfg.to_json(), "model_id": model_id}, path)
     return model_id
 
@@ -124,7 +136,7 @@ def load_codec_weights(path: Path) -> LoadedCodec:
     try:
         cfg = CodecConfig.from_json(meta["config"])
         model = Codec(cfg)
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        model.load_state_dict(unpack_taps({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}))
     except (KeyError, TypeError, ValueError, RuntimeError) as e:
         raise ModelError(f"{path}: model parameters do not match its configuration: {e}") from None
     model.eval()
