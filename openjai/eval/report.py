@@ -64,7 +64,7 @@ __all__ = [
 
 #: Metric columns recognised in a results CSV, in report order.
 METRICS: tuple[str, ...] = (
-    "psnr_y", "psnr_u", "psnr_v", "psnr_yuv",
+    "psnr_y", "psnr_u", "psnr_v", "psnr_yuv", "psnr_rgb",
     "ms_ssim", "iw_ssim", "vmaf", "vif_p", "psnr_hvs_m", "nlpd", "fsim",
 )
 #: The 7 objective metrics whose BD-rates JPEG AI averages.
@@ -80,6 +80,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = ("image", "codec", "target_bpp", "bpp", "rea
 
 _LABELS: dict[str, str] = {
     "psnr_y": "PSNR-Y [dB]", "psnr_u": "PSNR-U [dB]", "psnr_v": "PSNR-V [dB]", "psnr_yuv": "PSNR-YUV [dB]",
+    "psnr_rgb": "PSNR-RGB [dB]",
     "ms_ssim": "MS-SSIM", "iw_ssim": "IW-SSIM", "vmaf": "VMAF", "vif_p": "VIF(P)",
     "psnr_hvs_m": "PSNR-HVS-M [dB]", "nlpd": "NLPD (lower is better)", "fsim": "FSIM",
 }
