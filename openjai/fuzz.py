@@ -360,11 +360,15 @@ def _resize_alpha(rng: random.Random, p: Parts) -> None:
             s.payload, s.length = zlib.compress(_rand_bytes(rng, n) if rng.random() < 0.3 else bytes(n)), None
 
 
+_ALPHA_MODES = frozenset(int(c) for c in ColourMode if c.has_alpha)
+_OPAQUE_MODES = frozenset(int(c) for c in ColourMode if not c.has_alpha)
+
+
 def m_colour(rng: random.Random, p: Parts) -> None:
     p.colour = rng.choice([0, 1, 2, 3, 0, 1, 2, 3, 4, 5, 127, 128, 255])
-    if p.colour in (2, 3, 5) and not any(s.tag == TAG_ALPHA for s in p.sections) and rng.random() < 0.7:
+    if p.colour in _ALPHA_MODES and not any(s.tag == TAG_ALPHA for s in p.sections) and rng.random() < 0.7:
         p.sections.append(Sec(TAG_ALPHA, zlib.compress(bytes(_plane(p)))))
-    elif p.colour in (0, 1, 4) and rng.random() < 0.7:
+    elif p.colour in _OPAQUE_MODES and rng.random() < 0.7:
         p.sections = [s for s in p.sections if s.tag != TAG_ALPHA]
 
 
