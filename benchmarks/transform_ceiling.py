@@ -28,6 +28,7 @@ from openjai import image
 from openjai.codec import zoo
 from openjai.codec.model import Codec
 from openjai.eval.cttc import find_images
+from openjai.eval.metrics.psnr import psnr_from_mse, psnr_rgb
 from openjai.train.checkpoint import load_any_model
 
 BLOCK = 16  # pixels per latent position, each side
@@ -43,11 +44,6 @@ def load_model(spec: str) -> tuple[Codec, str]:
     return model.eval(), label
 
 
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return 10 * np.log10(255.0**2 / mse) if mse > 0 else float("inf")
-
-
 @torch.no_grad()
 def ceiling(model: Codec, rgb: np.ndarray) -> float:
     """RGB PSNR of g_s(g_a(x)) at the top rate point, latents unquantized, output rounded to 8 bits."""
@@ -55,8 +51,8 @@ def ceiling(model: Codec, rgb: np.ndarray) -> float:
     beta = torch.tensor([float(model.cfg.levels - 1)])
     y = model.g_a(x).float() * model.gain(beta)
     x_hat = model.g_s(y * model.inverse_gain(beta)).float().clamp(0, 1)
-    out = torch.round(x_hat[0] * 255).permute(1, 2, 0).numpy()
-    return psnr(out, rgb)
+    out = torch.round(x_hat[0] * 255).permute(1, 2, 0).numpy().astype(np.uint8)
+    return psnr_rgb(rgb, out)
 
 
 def blocks(rgb: np.ndarray) -> np.ndarray:
@@ -84,8 +80,7 @@ def pca_psnrs(all_blocks: list[np.ndarray], keep: list[int]) -> list[list[float]
         for k in keep:
             basis = vecs[:, -k:]
             rec = centred @ basis @ basis.T + mean
-            mse = float(np.mean((np.clip(np.round(rec), 0, 255) - b) ** 2))
-            row.append(10 * np.log10(255.0**2 / mse))
+            row.append(psnr_from_mse(float(np.mean((np.clip(np.round(rec), 0, 255) - b) ** 2)), 255.0))
         out.append(row)
     return out
 

@@ -94,15 +94,14 @@ class CheckerboardContext(nn.Module):
         x = torch.clamp(r_anchors.detach().cpu().double(), -R_CTX_LIMIT, R_CTX_LIMIT)
         n, c, h, width = x.shape
         rows, cols = (~anchor_mask(h, width)).view(h, width).nonzero(as_tuple=True)
-        taps = ANCHOR_TAPS
         padded = torch.nn.functional.pad(x, (REACH, REACH, REACH, REACH))
-        gathered = torch.stack([padded[:, :, rows + dy, cols + dx] for dy, dx in taps], 2)  # (N, C, 12, P)
-        a = gathered.reshape(n, c * len(taps), -1)
+        gathered = torch.stack([padded[:, :, rows + dy, cols + dx] for dy, dx in ANCHOR_TAPS], 2)  # (N, C, 12, P)
+        a = gathered.reshape(n, c * len(ANCHOR_TAPS), -1)
         for i, conv in enumerate(self.scale):
             in_bits = 0 if i == 0 else ACT_BITS
             w, b = integer_conv_parameters(conv, in_bits)
             if i == 0:
-                w = torch.stack([w[:, :, dy, dx] for dy, dx in taps], 2)
+                w = torch.stack([w[:, :, dy, dx] for dy, dx in ANCHOR_TAPS], 2)
             # integer-valued float64 with every partial sum < 2^53 (module docstring): exact
             # in any summation order
             a = round_shift(torch.matmul(w.reshape(w.shape[0], -1), a) + b.view(1, -1, 1),
@@ -127,7 +126,6 @@ class CheckerboardContext(nn.Module):
         mu = torch.where(anchors, mu, mu + mu_ctx)
         t = torch.where(anchors, t, torch.clamp(t, T_LOW, T_HIGH) + t_ctx)
         return mu, t
-
 
 
 def _tap_index() -> tuple[torch.Tensor, torch.Tensor]:
