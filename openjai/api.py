@@ -59,17 +59,19 @@ def encode(
     quality: float | None = None,
     model: str | LoadedCodec = "base",
     effort: int = 0,
+    residual: bool = True,
 ) -> bytes:
     """Compress an image to .jai bytes at a target bpp (actual size, never above +10 %) or a quality 0-100.
 
     ``effort`` 0..3: higher levels refine the latents for this image (fewer bits for the same
-    quality, several times slower to encode; decoding is unchanged).
+    quality, several times slower to encode; decoding is unchanged). ``residual=False`` keeps
+    the residual layer out (the learned codec alone; codec/residual.py).
     """
     if bpp is not None and quality is not None:
         raise RateControlError("give either bpp or quality, not both")
     lc = model if isinstance(model, LoadedCodec) else load_model(model)
     inp = image.load(img)
-    enc = Encoder(lc, inp.rgb, inp.colour, inp.alpha, effort)
+    enc = Encoder(lc, inp.rgb, inp.colour, inp.alpha, effort, residual)
     if bpp is not None:
         return match_bpp(enc, bpp).data
     q = DEFAULT_QUALITY if quality is None else quality
@@ -101,7 +103,7 @@ def decode(
     lc = zoo.for_stream(stream.header.model_id, model)
     alpha = decode_alpha(stream)
     latents = _decode_latents(lc, stream, device)
-    rgb = reconstruct(lc, latents)
+    rgb = reconstruct(lc, latents, stream)
     return image.assemble(rgb, stream.header.colour, alpha)
 
 

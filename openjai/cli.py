@@ -31,7 +31,8 @@ def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
     if dst.exists() and not args.force:
         raise OutputError(f"{dst} exists: use --force to overwrite it")
     t0 = time.perf_counter()
-    data = api.encode(src, bpp=args.bpp, quality=args.quality, model=args.model, effort=args.effort)
+    data = api.encode(src, bpp=args.bpp, quality=args.quality, model=args.model, effort=args.effort,
+                      residual=not args.no_residual)
     atomic_write(dst, data, force=args.force)
     if args.verbose:
         info = api.read_info(data)
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--effort", type=int, choices=range(4), default=0, metavar="0..3",
                    help="encoder effort: 1-3 refine the latents for each image, fewer bits at the same "
                    "quality for several times the encoding time; decoding is unchanged (default: %(default)s)")
+    e.add_argument("--no-residual", action="store_true",
+                   help="leave out the residual layer, which the encoder otherwise adds at high rates "
+                   "where it pays (the learned codec alone; docs/bitstream.md)")
     e.add_argument("--force", "-f", action="store_true", help="overwrite existing outputs")
     e.add_argument("-v", "--verbose", action="store_true", help="print size, bpp and time")
     e.set_defaults(func=cmd_encode)

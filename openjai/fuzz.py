@@ -74,9 +74,9 @@ if TYPE_CHECKING:
     from .codec.weights import LoadedCodec
 
 MAGIC = b"OJAI"
-TAG_Z, TAG_ZE, TAG_Y, TAG_YE, TAG_ALPHA = 1, 2, 3, 4, 5
-ENTROPY_TAGS = (TAG_Z, TAG_Y)
-ESCAPE_TAGS = (TAG_ZE, TAG_YE)
+TAG_Z, TAG_ZE, TAG_Y, TAG_YE, TAG_ALPHA, TAG_RES, TAG_RESE = 1, 2, 3, 4, 5, 6, 7
+ENTROPY_TAGS = (TAG_Z, TAG_Y, TAG_RES)
+ESCAPE_TAGS = (TAG_ZE, TAG_YE, TAG_RESE)
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_RSS_GROWTH_MB = 1024
 POOL_SIZE = 256
@@ -238,6 +238,11 @@ def hostile_cases(seeds: list[bytes]) -> dict[str, bytes]:
         p = split(s)
         by_key.setdefault((p.width, p.height, p.colour), s)
     rgb, rgba, esc = by_key[(16, 16, 0)], by_key[(16, 16, 2)], seeds[-2]
+    res = next(s for s in seeds if any(x.tag == TAG_RES for x in split(s).sections))
+    from .codec.residual import ResidualParams
+
+    def head_size(b: bytes) -> int:
+        return ResidualParams.unpack(b, 256).size
 
     def sec(p: Parts, tag: int) -> Sec:
         return next(x for x in p.sections if x.tag == tag)
@@ -275,6 +280,13 @@ def hostile_cases(seeds: list[bytes]) -> dict[str, bytes]:
         ("alpha-missing", rgb, fields(colour=2)),
         ("model-id-length", rgb, fields(id_len=255)),
         ("crc-wrong", rgb, fields(crc="zero")),
+        ("residual-unpaired", res, lambda p: p.sections.remove(sec(p, TAG_RESE))),
+        ("residual-head-only", res, payload(TAG_RES, lambda b: b[: head_size(b)])),
+        ("residual-head-short", res, payload(TAG_RES, lambda b: b[: head_size(b) - 1])),
+        ("residual-words-garbage", res, payload(TAG_RES, lambda b: b[: head_size(b)] + b"\xff" * 64)),
+        ("residual-sigma-beyond-tables", res, payload(TAG_RES, lambda b: b[: head_size(b) - 1] + b"\x40" + b[head_size(b) :])),
+        ("residual-steps-zero", res, payload(TAG_RES, lambda b: b"\0" * 6 + b[6:])),
+        ("residual-escapes-garbage", res, payload(TAG_RESE, lambda b: b"\x80" * 1000 + b"\x01")),
     ]
     out = {}
     for name, src, edit in edits:
@@ -463,7 +475,7 @@ def m_drop(rng: random.Random, p: Parts) -> None:
 
 
 def m_add(rng: random.Random, p: Parts) -> None:
-    tag = rng.choice([TAG_ALPHA, TAG_ALPHA, TAG_ZE, TAG_YE, 6, 0, 255])
+    tag = rng.choice([TAG_ALPHA, TAG_ALPHA, TAG_ZE, TAG_YE, TAG_RES, TAG_RESE, 8, 0, 255])
     if tag == TAG_ALPHA:
         payload = zlib.compress(bytes(_plane(p)))
     else:
@@ -559,6 +571,30 @@ def m_alpha(rng: random.Random, p: Parts) -> None:
     s.payload, s.length = a, None
 
 
+def m_residual_head(rng: random.Random, p: Parts) -> None:
+    """Residual head fields (steps, activity thresholds, σ-indices) set to extreme values."""
+    from .codec.residual import HEAD, HEAD_MASK_OFFSET
+
+    s = _pick_sec(rng, p, (TAG_RES,))
+    if not s or len(s.payload) < HEAD.size:
+        return
+    b = bytearray(s.payload)
+    for _ in range(rng.choice([1, 1, 2, 4])):
+        r = rng.random()
+        if r < 0.25:  # a step
+            i = 2 * rng.randrange(3)
+            b[i : i + 2] = struct.pack("<H", rng.choice([0, 1, 2, 16, 0x7FFF, 0xFFFF, rng.getrandbits(16)]))
+        elif r < 0.45:  # an activity threshold
+            i = 6 + 2 * rng.randrange((HEAD_MASK_OFFSET - 6) // 2)
+            b[i : i + 2] = struct.pack("<H", rng.choice([0, 1, 255, 256, 4096, 0xFFFF, rng.getrandbits(16)]))
+        elif r < 0.7:  # a bit of the coded-group mask
+            b[rng.randrange(HEAD_MASK_OFFSET, HEAD.size)] ^= 1 << rng.randrange(8)
+        else:  # a byte just after the fixed part: usually a σ-index
+            i = min(len(b) - 1, HEAD.size + rng.randrange(8))
+            b[i] = rng.choice([0, 1, 62, 63, 64, 200, 254, 255])
+    s.payload = bytes(b)
+
+
 def m_payload_bytes(rng: random.Random, p: Parts) -> None:
     """A few random bytes of a random section's payload changed (CRC fixed later)."""
     s = _pick_sec(rng, p)
@@ -578,7 +614,7 @@ STRUCTURED: list[tuple[Callable[[random.Random, Parts], None], int]] = [
     (m_width, 4), (m_height, 4), (m_size_small, 6), (m_colour, 4), (m_rate, 5), (m_model_id, 2),
     (m_magic_version, 1), (m_count, 3), (m_tag, 3), (m_length_lie, 4), (m_boundary_shift, 4), (m_swap, 3),
     (m_duplicate, 3), (m_drop, 2), (m_add, 2), (m_entropy_random, 8), (m_entropy_words, 8), (m_entropy_resize, 5),
-    (m_escapes, 8), (m_alpha, 4), (m_payload_bytes, 10), (m_crc, 1),
+    (m_escapes, 8), (m_alpha, 4), (m_residual_head, 4), (m_payload_bytes, 10), (m_crc, 1),
 ]
 
 

@@ -119,3 +119,18 @@ def test_effort_option(tmp_path):
     assert run("decode", out, "-o", tmp_path / "e.png").returncode == 0
     r = run("encode", small, "-o", tmp_path / "f.jai", "--effort", "7")
     assert r.returncode == 2 and "effort" in r.stderr and not (tmp_path / "f.jai").exists()
+
+
+def test_no_residual_option(tmp_path):
+    from openjai.codec import container
+
+    small = tmp_path / "small.png"
+    Image.open(SAMPLE).crop((0, 0, 192, 128)).save(small)
+    sections = {}
+    for flag in ((), ("--no-residual",)):
+        out = tmp_path / f"r{len(flag)}.jai"
+        r = run("encode", small, "-o", out, "--quality", "100", *flag)
+        assert r.returncode == 0, r.stderr
+        sections[flag] = container.parse(out.read_bytes()).sections
+    assert container.Section.RESIDUAL in sections[()]
+    assert container.Section.RESIDUAL not in sections[("--no-residual",)]

@@ -38,10 +38,11 @@ def test_seeds_are_valid_and_small(shipped, seeds):
     for s in seeds:
         info = openjai.read_info(s)
         colours.add(info.colour)
-        assert info.width * info.height <= 64 * 64 and len(s) < 4096
+        assert info.width * info.height <= 64 * 64 and len(s) < 8192  # top-quality seeds carry a residual layer
         openjai.decode(s, model=shipped)
         assert fuzz.split(s) is not None and fuzz.split(s).serialize() == s
     assert colours == {"rgb", "grey", "rgba", "grey_alpha", "rgb_grey"}
+    assert sum(fuzz.TAG_RES in {x.tag for x in fuzz.split(s).sections} for s in seeds) >= 4
 
 
 def test_mutations_are_deterministic_and_fix_the_crc(seeds):
@@ -87,7 +88,9 @@ HOSTILE = sorted([
     "alpha-truncated", "escape-overlong", "escape-beyond-limit", "escape-truncated", "escape-trailing", "rate-nan",
     "rate-above-range", "rate-negative-denormal", "section-length-lie", "section-duplicate", "sections-reversed",
     "section-count-lie", "size-changed-latent-mismatch", "size-at-default-limit", "alpha-missing",
-    "model-id-length", "crc-wrong", "truncated-header", "empty"])
+    "model-id-length", "crc-wrong", "truncated-header", "empty", "residual-unpaired", "residual-head-only",
+    "residual-head-short", "residual-words-garbage", "residual-sigma-beyond-tables", "residual-steps-zero",
+    "residual-escapes-garbage"])
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,7 @@
                                                        ├─ h_σ exact ─▶ k
                                                        └─ h_μ ─▶ μ ;  r = round(y'-μ) ─ tables.y[k] ─▶ section Y
     decode: section Z ─▶ ẑ ─▶ k (exact), μ ─▶ r from section Y ─▶ ŷ = (r+μ) × inverse_gain(β) ─g_s─▶ crop
+            [+ residual layer (residual.py): DCT coefficients grouped by k, added in YCbCr]
 
 Everything that decides *which* symbols are decoded (ẑ, k, r) is integer and computed on
 the CPU; only μ and g_s are float and may run on any device.
@@ -28,7 +29,8 @@ from . import container
 from .coding import MAX_ESCAPE, SymbolDecoder, SymbolEncoder, decode_symbols, encode_symbols
 from .container import ColourMode, Header, Section, Stream
 from .context import T_HIGH, T_LOW, anchor_mask
-from .refine import EFFORT_ITERATIONS, check_effort, refine_latents
+from .refine import EFFORT_ITERATIONS, check_effort, lambda_at, refine_latents
+from .residual import apply_residual, block_activity, encode_residual, residual_steps
 from .scale_decoder import ACT_BITS, Z_LIMIT
 from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
 from .weights import LoadedCodec
@@ -109,13 +111,16 @@ class Encoder:
     """Analyses one image once; ``code(beta)`` produces the stream for any rate parameter.
 
     ``effort`` > 0 refines the latent for each β (openjai/codec/refine.py): slower encoding,
-    fewer bits for the same quality, same decoder.
+    fewer bits for the same quality, same decoder. ``residual`` lets the encoder add the
+    residual layer (residual.py) where it pays.
     """
 
     def __init__(
-        self, lc: LoadedCodec, rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None, effort: int = 0
+        self, lc: LoadedCodec, rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None, effort: int = 0,
+        residual: bool = True,
     ) -> None:
         self.lc = lc
+        self.rgb = rgb if residual else None
         self.iterations = EFFORT_ITERATIONS[check_effort(effort)]
         self.height, self.width = rgb.shape[:2]
         container.check_size(self.width, self.height)
@@ -140,11 +145,12 @@ class Encoder:
             with torch.enable_grad():
                 y = refine_latents(model, self.x, y, mu, t_fixed.float() / 2**ACT_BITS, beta, self.iterations)
         y_coder = SymbolEncoder(lc.y_tables)
+        r = _residual(y, mu)  # final at the anchors, whose μ the context does not change
         if model.context is None:
-            y_coder.encode(_residual(y, mu).numpy(), _sigma_index(lc, t_fixed).numpy())
+            k = _sigma_index(lc, t_fixed)
+            y_coder.encode(r.numpy(), k.numpy())
         else:
             anchors = anchor_mask(*y.shape[-2:]).expand_as(y)
-            r = _residual(y, mu)  # final at the anchors, whose μ the context does not change
             mu, k = _context_parameters(lc, r, mu, t_fixed, anchors)
             r = torch.where(anchors, r, _residual(y, mu))
             y_coder.encode(r[anchors].numpy(), k[anchors].numpy())
@@ -157,6 +163,14 @@ class Encoder:
         if self.alpha_section is not None:
             sections[Section.ALPHA] = self.alpha_section
         header = Header(lc.model_id, self.width, self.height, self.colour, beta)
+        if self.rgb is not None:
+            y_hat = (mu + r) * model.inverse_gain(torch.tensor([beta]))
+            decoded = _synthesize(lc, y_hat, self.height, self.width)
+            activity = block_activity(k.numpy(), self.height, self.width)
+            steps = residual_steps(lambda_at(model, beta), self.colour.is_grey)
+            layer = encode_residual(self.rgb, decoded, activity, steps, lc.y_tables)
+            if layer is not None:
+                sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES] = layer
         return container.write(Stream(header, sections))
 
 
@@ -196,13 +210,24 @@ def _checked_residual(r: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(r)
 
 
-def reconstruct(lc: LoadedCodec, latents: DecodedLatents) -> np.ndarray:
-    """Synthesis: ŷ → RGB uint8 (H, W, 3), cropped to the stream's image size."""
-    g_s = lc.on(latents.y_hat.device).g_s
+def _synthesize(lc: LoadedCodec, y_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
+    """g_s: ŷ → RGB uint8 (height, width, 3)."""
+    g_s = lc.on(y_hat.device).g_s
     with torch.no_grad():
-        x = apply_tiled(lambda t: g_s(t).clamp_(0, 1).mul_(255).round_().to(torch.uint8), latents.y_hat, SYNTHESIS)
+        x = apply_tiled(lambda t: g_s(t).clamp_(0, 1).mul_(255).round_().to(torch.uint8), y_hat, SYNTHESIS)
+    return np.ascontiguousarray(x[0, :, :height, :width].permute(1, 2, 0).cpu().numpy())
+
+
+def reconstruct(lc: LoadedCodec, latents: DecodedLatents, stream: Stream | None = None) -> np.ndarray:
+    """Synthesis: ŷ → RGB uint8 (H, W, 3), cropped to the stream's image size; with
+    ``stream``, its residual layer (if any) added."""
     h = latents.header
-    return np.ascontiguousarray(x[0, :, : h.height, : h.width].permute(1, 2, 0).cpu().numpy())
+    rgb = _synthesize(lc, latents.y_hat, h.height, h.width)
+    if stream is None or Section.RESIDUAL not in stream.sections:
+        return rgb
+    activity = block_activity(latents.sigma_index.numpy(), h.height, h.width)
+    return apply_residual(stream.sections[Section.RESIDUAL], stream.sections[Section.RESIDUAL_ESCAPES],
+                          rgb, activity, lc.y_tables)
 
 
 def decode_alpha(stream: Stream) -> np.ndarray | None:

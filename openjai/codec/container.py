@@ -53,6 +53,8 @@ class Section(IntEnum):
     Y = 3  # range-coded latent residuals
     Y_ESCAPES = 4
     ALPHA = 5  # zlib-compressed 8-bit alpha plane
+    RESIDUAL = 6  # optional residual layer (codec/residual.py): head + range-coded DCT coefficients
+    RESIDUAL_ESCAPES = 7
 
 
 REQUIRED_SECTIONS = (Section.Z, Section.Z_ESCAPES, Section.Y, Section.Y_ESCAPES)
@@ -179,4 +181,6 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Stream:
     has_alpha = header.colour.has_alpha
     if has_alpha != (Section.ALPHA in sections):
         raise BitstreamError("alpha section does not match the colour mode")
+    if (Section.RESIDUAL in sections) != (Section.RESIDUAL_ESCAPES in sections):
+        raise BitstreamError("residual sections come in pairs: RESIDUAL and RESIDUAL_ESCAPES")
     return Stream(header, sections)

@@ -2,7 +2,7 @@
 
     openjai eval --data DIR --codecs openjai,jpeg,... --rates cttc|0.25,0.5 --out results/
                  [--workers N] [--executor process|dask|serial] [--scheduler ADDR]
-                 [--metrics a,b] [--limit N] [--model POINT] [--effort E] [--label NAME]
+                 [--metrics a,b] [--limit N] [--model POINT] [--effort E] [--no-residual] [--label NAME]
                  [--test-codec openjai] [-q]
     openjai eval report RESULTS_DIR [--test-codec openjai] [--anchors vvc,hevc,...] [--out DIR]
 
@@ -67,6 +67,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="base", help="openjai operating point to evaluate (default: %(default)s)")
     p.add_argument("--effort", type=int, choices=range(4), default=0, metavar="0..3",
                    help="openjai encoder effort (give each effort its own --label or --out; default: %(default)s)")
+    p.add_argument("--no-residual", action="store_true",
+                   help="openjai without its residual layer (give it its own --label or --out)")
     p.add_argument("--label", default="openjai",
                    help="codec name of openjai's rows in results.csv, to keep several models or efforts "
                         "in one CSV (default: %(default)s)")
@@ -91,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
         from ..api import load_model
 
         load_model(args.model)  # an unknown or corrupted model fails here, not in every job
-        if args.model != "base" or args.effort:
-            codecs["openjai"] = partial(OpenJAICodec, args.model, args.effort)  # picklable, built in each worker
+        if args.model != "base" or args.effort or args.no_residual:
+            # picklable, built in each worker
+            codecs["openjai"] = partial(OpenJAICodec, args.model, args.effort, not args.no_residual)
         if args.label != "openjai":
             if args.label in CODECS:
                 raise DataError(f"--label {args.label} is the name of another codec; choose another")

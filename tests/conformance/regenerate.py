@@ -4,7 +4,8 @@
     python tests/conformance/regenerate.py
 
 Writes <name>.jai for a few inputs and MANIFEST.json with the sha256 of each stream's
-entropy-decoded integers (ẑ, σ-index, r: exact on every machine) and of its decoded image
+entropy-decoded integers (ẑ, σ-index, r and the residual layer's coefficients: exact on
+every machine) and of its decoded image
 (float synthesis with 1 thread: exact on the machine type CI runs on).
 """
 
@@ -19,6 +20,9 @@ import torch
 
 import openjai
 from openjai import image
+from openjai.codec import container, zoo
+from openjai.codec.container import Section
+from openjai.codec.residual import block_activity, decode_coefficients
 
 HERE = Path(__file__).resolve().parent
 SAMPLE = HERE.parents[1] / "openjai" / "data" / "sample.png"
@@ -29,6 +33,14 @@ def latent_digest(data: bytes) -> str:
     h = hashlib.sha256()
     for t in (lat.z_hat, lat.sigma_index, lat.residual):
         h.update(np.ascontiguousarray(t.numpy()).tobytes())
+    stream = container.parse(data)
+    if Section.RESIDUAL in stream.sections:
+        lc = zoo.for_stream(stream.header.model_id, None)
+        activity = block_activity(lat.sigma_index.numpy(), stream.header.height, stream.header.width)
+        _, planes = decode_coefficients(stream.sections[Section.RESIDUAL], stream.sections[Section.RESIDUAL_ESCAPES],
+                                        activity, lc.y_tables)
+        for q in planes:
+            h.update(b"-" if q is None else np.ascontiguousarray(q).tobytes())
     return h.hexdigest()
 
 
@@ -53,6 +65,7 @@ def inputs() -> dict[str, tuple[np.ndarray, dict]]:
         "crop_grey_as_rgb": (np.repeat(rgb[100:171, 200:233, 1:2], 3, axis=2), {"quality": 60}),
         "crop_rgba": (rgba, {"quality": 40}),
         "high_sample_q50": (rgb, {"quality": 50, "model": "high"}),
+        "high_crop_q95": (rgb[:96, :160], {"quality": 95, "model": "high"}),
     }
 
 
