@@ -44,19 +44,19 @@ def load_any(path: Path, tmp: Path) -> tuple[LoadedCodec, str]:
     return load_codec_weights(out), label
 
 
-def rd_points(lc: LoadedCodec, inp: image.CodecInput, betas: list[float],
-              effort: int = 0) -> tuple[np.ndarray, list[float]]:
-    """(len(betas), 1 + len(METRICS)) bpp and metrics of the streams at each β, and the wall
-    seconds of each ``code(β)`` call (also used by benchmarks/effort.py)."""
-    enc = Encoder(lc, inp.rgb, inp.colour, None, effort=effort)
+def rd_points(lc: LoadedCodec, inp: image.CodecInput, betas: list[float], effort: int = 0,
+              residual: bool = True, metrics: tuple[str, ...] = METRICS) -> tuple[np.ndarray, list[float]]:
+    """(len(betas), 1 + len(metrics)) bpp and metrics of the streams at each β, and the wall
+    seconds of each ``code(β)`` call (also used by benchmarks/effort.py and residual_layer.py)."""
+    enc = Encoder(lc, inp.rgb, inp.colour, None, effort=effort, residual=residual)
     pixels = inp.rgb.shape[0] * inp.rgb.shape[1]
     rows, seconds = [], []
     for beta in betas:
         t0 = time.perf_counter()
         data = enc.code(beta)
         seconds.append(time.perf_counter() - t0)
-        q = compute_all(inp.rgb, openjai.decode(data, model=lc), METRICS)
-        rows.append((len(data) * 8 / pixels, *(q[m] for m in METRICS)))
+        q = compute_all(inp.rgb, openjai.decode(data, model=lc), metrics)
+        rows.append((len(data) * 8 / pixels, *(q[m] for m in metrics)))
     return np.array(rows), seconds
 
 
