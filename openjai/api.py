@@ -20,7 +20,7 @@ from .codec import container, zoo
 from .codec.coder import DecodedLatents, Encoder, decode_alpha, reconstruct
 from .codec.coder import decode_latents as _decode_latents
 from .codec.container import DEFAULT_LIMITS, ColourMode, Limits
-from .codec.ratecontrol import match_bpp, quality_to_beta
+from .codec.ratecontrol import match_bpp, quality_to_rate
 from .codec.weights import LoadedCodec
 from .errors import BitstreamError, RateControlError
 
@@ -75,7 +75,7 @@ def encode(
     if bpp is not None:
         return match_bpp(enc, bpp).data
     q = DEFAULT_QUALITY if quality is None else quality
-    return enc.code(quality_to_beta(q, lc.model.cfg.levels))
+    return enc.code(quality_to_rate(q, enc.top_rate))
 
 
 def read_info(data: bytes, limits: Limits = DEFAULT_LIMITS) -> StreamInfo:

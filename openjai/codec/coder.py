@@ -24,13 +24,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..errors import BitstreamError
+from ..errors import BitstreamError, RateControlError
 from . import container
 from .coding import MAX_ESCAPE, SymbolDecoder, SymbolEncoder, decode_symbols, encode_symbols
 from .container import ColourMode, Header, Section, Stream
 from .context import T_HIGH, T_LOW, anchor_mask
 from .refine import EFFORT_ITERATIONS, check_effort, lambda_at, refine_latents
-from .residual import apply_residual, block_activity, encode_residual, residual_steps
+from .residual import RESIDUAL_EXTENSION, apply_residual, block_activity, encode_residual, residual_steps
 from .scale_decoder import ACT_BITS, Z_LIMIT
 from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
 from .weights import LoadedCodec
@@ -112,7 +112,9 @@ class Encoder:
 
     ``effort`` > 0 refines the latent for each β (openjai/codec/refine.py): slower encoding,
     fewer bits for the same quality, same decoder. ``residual`` lets the encoder add the
-    residual layer (residual.py) where it pays.
+    residual layer (residual.py) where it pays, and extends the rate range past the model's
+    top rate point (``top_rate``): there the latent stays at the top point and the residual
+    step halves per unit of rate.
     """
 
     def __init__(
@@ -132,10 +134,20 @@ class Encoder:
         with torch.no_grad():
             self.y = apply_tiled(lambda t: g_a(t.float() / 255.0), x, ANALYSIS)
 
+    @property
+    def top_rate(self) -> float:
+        """The highest rate ``code`` accepts: the model's top rate point, plus RESIDUAL_EXTENSION
+        with the residual layer."""
+        return self.lc.model.cfg.levels - 1 + (RESIDUAL_EXTENSION if self.rgb is not None else 0)
+
     @torch.no_grad()
-    def code(self, beta: float) -> bytes:
+    def code(self, rate: float) -> bytes:
+        """The stream at ``rate`` ∈ [0, top_rate]: the model's β up to its top point, then finer
+        residual steps."""
         lc, model = self.lc, self.lc.model
-        beta = as_float32(beta)
+        if not 0.0 <= rate <= self.top_rate:
+            raise RateControlError(f"rate {rate} outside this encoder's range [0, {self.top_rate}]")
+        beta = as_float32(min(rate, model.cfg.levels - 1))
         y = self.y * model.gain(torch.tensor([beta]))
         z = apply_tiled(model.h_a, y, HYPER_ANALYSIS)
         z_hat = torch.clamp(torch.round(z), -Z_LIMIT, Z_LIMIT).to(torch.int32)
@@ -167,7 +179,8 @@ class Encoder:
             y_hat = (mu + r) * model.inverse_gain(torch.tensor([beta]))
             decoded = _synthesize(lc, y_hat, self.height, self.width)
             activity = block_activity(k.numpy(), self.height, self.width)
-            steps = residual_steps(lambda_at(model, beta), self.colour.is_grey)
+            finer = 2.0 ** max(0.0, rate - (model.cfg.levels - 1))
+            steps = residual_steps(lambda_at(model, beta), self.colour.is_grey, finer)
             layer = encode_residual(self.rgb, decoded, activity, steps, lc.y_tables)
             if layer is not None:
                 sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES] = layer

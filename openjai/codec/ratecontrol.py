@@ -29,18 +29,18 @@ class RateResult:
     iterations: int
 
 
-def quality_to_beta(quality: float, levels: int) -> float:
-    """--quality 0..100 maps linearly onto the model's rate parameter range [0, levels-1]."""
+def quality_to_rate(quality: float, top_rate: float) -> float:
+    """--quality 0..100 maps linearly onto the encoder's rate range [0, top_rate]."""
     if not 0 <= quality <= 100 or math.isnan(quality):
         raise RateControlError(f"quality must be between 0 and 100, got {quality}")
-    return quality / 100.0 * (levels - 1)
+    return quality / 100.0 * top_rate
 
 
 def match_bpp(enc: Encoder, target: float) -> RateResult:
     """Stream of the largest rate ≤ target (or ≤ target·1.1 at the bottom of the range)."""
     if not target > 0 or math.isinf(target):
         raise RateControlError(f"target bpp must be a positive number, got {target}")
-    top = enc.lc.model.cfg.levels - 1
+    top = enc.top_rate
     calls = 0
 
     def bpp_at(beta: float) -> tuple[float, bytes]:

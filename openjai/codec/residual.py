@@ -55,6 +55,9 @@ Q_LIMIT = 1 << 15  # |q| bound: far beyond 255·8 / (1/16)
 #: the smaller steps gain more PSNR and lose more MS-SSIM.
 STEP_SCALE = 3.5
 CHROMA_STEP = 2.45
+#: units of rate the encoder adds above the model's top rate point, each halving the step
+#: (``high``: Δ_Y 4.0 → 0.25 at the top, PSNR ~ 55–60 dB)
+RESIDUAL_EXTENSION = 4
 #: encoder dead zone: |c|/Δ is rounded down below n + 0.5 + DEAD_ZONE (fewer bits, same decoder)
 DEAD_ZONE = 0.2
 #: bits of one escape (LEB128, ~2 bytes for the magnitudes a residual reaches), for cost estimates
@@ -210,9 +213,10 @@ def _quantize_group(x: np.ndarray, bits: list[tuple[int, np.ndarray]]) -> tuple[
     return sign * q, k, net
 
 
-def residual_steps(lam: float, grey: bool) -> tuple[int, int, int]:
-    """Encoder's Δ per component (in 1/STEP_UNIT) for a model λ; chroma left out for grey images."""
-    luma = STEP_SCALE / math.sqrt(lam)
+def residual_steps(lam: float, grey: bool, finer: float = 1.0) -> tuple[int, int, int]:
+    """Encoder's Δ per component (in 1/STEP_UNIT) for a model λ, divided by ``finer``; chroma
+    left out for grey images."""
+    luma = STEP_SCALE / math.sqrt(lam) / finer
     y = min(0xFFFF, max(1, round(luma * STEP_UNIT)))
     c = 0 if grey else min(0xFFFF, max(1, round(CHROMA_STEP * luma * STEP_UNIT)))
     return (y, c, c)

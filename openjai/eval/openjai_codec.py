@@ -7,7 +7,7 @@ img (RGB uint8) ──encode(img, q)──▶ openjai.encode(img, quality=q, mod
 ```
 
 Settings: the parameter is ``--quality`` in [0, 100] (float, rate increasing), which the API
-maps linearly onto the model's rate parameter β (``codec.ratecontrol.quality_to_beta``). Rate
+maps linearly onto the encoder's rate range (``codec.ratecontrol.quality_to_rate``). Rate
 matching for the CTTC therefore searches quality with :func:`openjai.eval.ratematch.match_rate`,
 exactly as it does an anchor's knob, and never uses openjai's own bpp search (which would give
 openjai a different selection rule from the anchors).
@@ -33,7 +33,7 @@ import numpy as np
 from openjai import api
 from openjai import image as _image
 from openjai.codec.coder import Encoder
-from openjai.codec.ratecontrol import quality_to_beta
+from openjai.codec.ratecontrol import quality_to_rate
 from openjai.codec.refine import check_effort
 from openjai.codec.weights import LoadedCodec
 from openjai.errors import ImageError
@@ -96,8 +96,8 @@ class OpenJAICodec:
 
     def encode(self, img: np.ndarray, param: float) -> bytes:
         """Bytes of ``openjai.encode(img, quality=param, model=..., effort=...)`` (RateControlError outside [0, 100])."""
-        beta = quality_to_beta(float(param), self.model.model.cfg.levels)
-        return self._encoder(img).code(beta)
+        enc = self._encoder(img)
+        return enc.code(quality_to_rate(float(param), enc.top_rate))
 
     def decode(self, data: bytes) -> np.ndarray:
         out = api.decode(data, model=self.model)
