@@ -12,7 +12,7 @@ import openjai
 from openjai.codec import container, residual
 from openjai.codec.coder import Encoder
 from openjai.codec.container import ColourMode, Section
-from openjai.errors import BitstreamError
+from openjai.errors import BitstreamError, RateControlError
 
 
 def _without_residual(data: bytes) -> bytes:
@@ -128,3 +128,19 @@ def test_truncated_or_unpaired_layer_refused(top_stream):
     stream.sections.pop(Section.RESIDUAL_ESCAPES)
     with pytest.raises(BitstreamError, match="pairs"):
         container.parse(container.write(stream))
+
+
+def test_rate_range_goes_past_the_top_point(shipped, sample_rgb):
+    top = shipped.model.cfg.levels - 1
+    crop = np.ascontiguousarray(sample_rgb[:128, :192])
+    enc = Encoder(shipped, crop, ColourMode.RGB, None)
+    assert enc.top_rate == top + residual.RESIDUAL_EXTENSION
+    assert Encoder(shipped, crop, ColourMode.RGB, None, residual=False).top_rate == top
+    streams = [enc.code(r) for r in (top, top + 1.0, enc.top_rate)]
+    assert [container.parse(d).header.rate for d in streams] == [top] * 3  # β stays at the top point
+    sizes = [len(d) for d in streams]
+    quality = [psnr(crop, openjai.decode(d)) for d in streams]
+    assert sizes[0] < sizes[1] < sizes[2] and quality[0] < quality[1] < quality[2]
+    assert quality[2] > 50  # near-lossless at the end of the range
+    with pytest.raises(RateControlError, match="outside"):
+        enc.code(enc.top_rate + 0.5)
