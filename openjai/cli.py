@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     rate.add_argument("--quality", "-q", type=float, help="quality 0 (smallest) .. 100 (best)")
     e.add_argument("--model", default="base",
                    help="operating point: base (also named fast: 14 kMAC/pixel decoder) or high (44 kMAC/pixel, "
-                   "~4 %% fewer bits, 0.03 to ~2 bpp); openjai/weights/MODEL.md (default: %(default)s)")
+                   "~4.5 %% fewer bits, from 0.03 bpp); openjai/weights/MODEL.md (default: %(default)s)")
     e.add_argument("--effort", type=int, choices=range(4), default=0, metavar="0..3",
                    help="encoder effort: 1-3 refine the latents for each image, fewer bits at the same "
                    "quality for several times the encoding time; decoding is unchanged (default: %(default)s)")

@@ -69,6 +69,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .codec.container import ColourMode, Limits
+from .codec.residual import HEAD, HEAD_MASK_OFFSET, ResidualParams
 
 if TYPE_CHECKING:
     from .codec.weights import LoadedCodec
@@ -239,7 +240,6 @@ def hostile_cases(seeds: list[bytes]) -> dict[str, bytes]:
         by_key.setdefault((p.width, p.height, p.colour), s)
     rgb, rgba, esc = by_key[(16, 16, 0)], by_key[(16, 16, 2)], seeds[-2]
     res = next(s for s in seeds if any(x.tag == TAG_RES for x in split(s).sections))
-    from .codec.residual import ResidualParams
 
     def head_size(b: bytes) -> int:
         return ResidualParams.unpack(b, 256).size
@@ -284,7 +284,8 @@ def hostile_cases(seeds: list[bytes]) -> dict[str, bytes]:
         ("residual-head-only", res, payload(TAG_RES, lambda b: b[: head_size(b)])),
         ("residual-head-short", res, payload(TAG_RES, lambda b: b[: head_size(b) - 1])),
         ("residual-words-garbage", res, payload(TAG_RES, lambda b: b[: head_size(b)] + b"\xff" * 64)),
-        ("residual-sigma-beyond-tables", res, payload(TAG_RES, lambda b: b[: head_size(b) - 1] + b"\x40" + b[head_size(b) :])),
+        ("residual-sigma-beyond-tables", res,
+         payload(TAG_RES, lambda b: b[: head_size(b) - 1] + b"\x40" + b[head_size(b) :])),
         ("residual-steps-zero", res, payload(TAG_RES, lambda b: b"\0" * 6 + b[6:])),
         ("residual-escapes-garbage", res, payload(TAG_RESE, lambda b: b"\x80" * 1000 + b"\x01")),
     ]
@@ -573,8 +574,6 @@ def m_alpha(rng: random.Random, p: Parts) -> None:
 
 def m_residual_head(rng: random.Random, p: Parts) -> None:
     """Residual head fields (steps, activity thresholds, σ-indices) set to extreme values."""
-    from .codec.residual import HEAD, HEAD_MASK_OFFSET
-
     s = _pick_sec(rng, p, (TAG_RES,))
     if not s or len(s.payload) < HEAD.size:
         return

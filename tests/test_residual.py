@@ -32,7 +32,8 @@ def top_stream(shipped, sample_rgb) -> bytes:
 def test_colour_conversion_round_trips():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (512, 1024, 3), dtype=np.uint8)
-    x[0, :8] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255], [255, 0, 255]]
+    x[0, :8] = [[0, 0, 0], [255, 255, 255], [255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 0], [0, 255, 255],
+                [255, 0, 255]]
     np.testing.assert_array_equal(residual.to_rgb(residual.to_ycbcr(x)), x)
 
 

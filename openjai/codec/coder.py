@@ -108,7 +108,7 @@ class DecodedLatents:
 
 
 class Encoder:
-    """Analyses one image once; ``code(beta)`` produces the stream for any rate parameter.
+    """Analyses one image once; ``code(rate)`` produces the stream for any rate.
 
     ``effort`` > 0 refines the latent for each β (openjai/codec/refine.py): slower encoding,
     fewer bits for the same quality, same decoder. ``residual`` lets the encoder add the

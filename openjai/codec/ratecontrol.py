@@ -1,8 +1,10 @@
-"""Rate control: find the rate parameter β whose *actual coded size* meets a bpp target.
+"""Rate control: find the encoder's rate whose *actual coded size* meets a bpp target.
 
-bpp(β) is increasing and close to exponential in β, so the search interpolates log(bpp)
-linearly inside a bracket (regula falsi, Illinois variant) and stops as soon as a stream
-lands in [target·(1-tol_below), target]. It returns the largest-rate stream found that is
+The rate is the model's rate parameter β up to its top point, and beyond it, with the
+residual layer, finer residual steps (``Encoder.top_rate``). bpp(rate) is increasing and
+close to exponential, so the search interpolates log(bpp) linearly inside a bracket
+(regula falsi, Illinois variant) and stops as soon as a stream lands in
+[target·(1-tol_below), target]. It returns the largest-rate stream found that is
 not above the target; a target below the model's lowest rate is accepted up to +10 %
 (the CTTC allowance) and refused beyond that.
 """
@@ -24,7 +26,7 @@ MAX_ITERATIONS = 16
 @dataclass(frozen=True)
 class RateResult:
     data: bytes
-    beta: float
+    rate: float
     bpp: float
     iterations: int
 
@@ -43,10 +45,10 @@ def match_bpp(enc: Encoder, target: float) -> RateResult:
     top = enc.top_rate
     calls = 0
 
-    def bpp_at(beta: float) -> tuple[float, bytes]:
+    def bpp_at(rate: float) -> tuple[float, bytes]:
         nonlocal calls
         calls += 1
-        data = enc.code(beta)
+        data = enc.code(rate)
         return bits_per_pixel(len(data), enc.width, enc.height), data
 
     lo, (r_lo, d_lo) = 0.0, bpp_at(0.0)
@@ -63,19 +65,19 @@ def match_bpp(enc: Encoder, target: float) -> RateResult:
     side = 0
     f_lo, f_hi = math.log(r_lo) - math.log(target), math.log(r_hi) - math.log(target)
     while calls < MAX_ITERATIONS and best[1] < target * (1 - UNDERSHOOT):
-        beta = hi - f_hi * (hi - lo) / (f_hi - f_lo)
-        beta = min(max(beta, lo + 1e-4 * (hi - lo)), hi - 1e-4 * (hi - lo))
-        r, d = bpp_at(beta)
+        rate = hi - f_hi * (hi - lo) / (f_hi - f_lo)
+        rate = min(max(rate, lo + 1e-4 * (hi - lo)), hi - 1e-4 * (hi - lo))
+        r, d = bpp_at(rate)
         f = math.log(r) - math.log(target)
         if r <= target:
             if r > best[1]:
-                best = (beta, r, d)
-            lo, f_lo = beta, f
+                best = (rate, r, d)
+            lo, f_lo = rate, f
             if side == -1:
                 f_hi /= 2
             side = -1
         else:
-            hi, f_hi = beta, f
+            hi, f_hi = rate, f
             if side == 1:
                 f_lo /= 2
             side = 1
