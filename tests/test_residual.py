@@ -120,6 +120,16 @@ def test_malformed_head_refused(top_stream, mutate, message):
         openjai.decode(_with_head(top_stream, mutate))
 
 
+def test_sigma_byte_255_refused(top_stream):
+    """255 marks a group not coded in memory; in the head a coded group's index must name a table."""
+    stream = container.parse(top_stream)
+    section = bytearray(stream.sections[Section.RESIDUAL])
+    section[residual.HEAD.size] = 255
+    stream.sections[Section.RESIDUAL] = bytes(section)
+    with pytest.raises(BitstreamError, match="σ-index 255"):
+        openjai.decode(container.write(stream))
+
+
 def test_truncated_or_unpaired_layer_refused(top_stream):
     stream = container.parse(top_stream)
     short = container.Stream(stream.header, dict(stream.sections))

@@ -103,14 +103,14 @@ class ResidualParams:
         n = int(coded.sum())
         if len(data) < HEAD.size + n:
             raise BitstreamError(f"residual section too short for the σ-indices of its {n} coded groups")
+        indices = np.frombuffer(data, dtype=np.uint8, count=n, offset=HEAD.size)
+        if (indices >= levels).any():
+            raise BitstreamError(f"residual σ-index {int(indices.max())} beyond the model's {levels} tables")
         sigma = np.full(GROUPS, SKIP, dtype=np.uint8)
-        sigma[coded] = np.frombuffer(data, dtype=np.uint8, count=n, offset=HEAD.size)
+        sigma[coded] = indices
         sigma = sigma.reshape(3, BUCKETS, BANDS)
         if any(b < a for a, b in zip(thresholds, thresholds[1:])):
             raise BitstreamError("residual activity thresholds are not in increasing order")
-        bad = (sigma != SKIP) & (sigma >= levels)
-        if bad.any():
-            raise BitstreamError(f"residual σ-index {int(sigma[bad][0])} beyond the model's {levels} tables")
         for c in range(3):
             if steps[c] == 0 and (sigma[c] != SKIP).any():
                 raise BitstreamError("residual codes a component whose step is 0")
