@@ -92,6 +92,13 @@ def _context_parameters(
     return torch.where(anchors.to(mu.device), mu, mu + mu_ctx), k
 
 
+def _dequantize(lc: LoadedCodec, r: torch.Tensor, mu: torch.Tensor, beta: float) -> torch.Tensor:
+    """ŷ = (r + μ) · inverse_gain(β) on μ's device: the input of g_s (encoder and decoder alike)."""
+    y_hat = mu + r.to(mu.device)
+    y_hat *= lc.on(mu.device).inverse_gain(torch.tensor([beta], device=mu.device))
+    return y_hat
+
+
 def _residual(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.round(y - mu), -R_LIMIT, R_LIMIT).to(torch.int32)
 
@@ -176,8 +183,7 @@ class Encoder:
             sections[Section.ALPHA] = self.alpha_section
         header = Header(lc.model_id, self.width, self.height, self.colour, beta)
         if self.rgb is not None:
-            y_hat = (mu + r) * model.inverse_gain(torch.tensor([beta]))
-            decoded = _synthesize(lc, y_hat, self.height, self.width)
+            decoded = _synthesize(lc, _dequantize(lc, r, mu, beta), self.height, self.width)
             activity = block_activity(k.numpy(), self.height, self.width)
             finer = 2.0 ** max(0.0, rate - (model.cfg.levels - 1))
             steps = residual_steps(lambda_at(model, beta), self.colour.is_grey, finer)
@@ -212,8 +218,7 @@ def decode_latents(lc: LoadedCodec, stream: Stream, device: str | torch.device =
             mu, k = _context_parameters(lc, r, mu, t_fixed, anchors)
             r[~anchors] = _checked_residual(y_decoder.decode(k[~anchors].numpy()))
         y_decoder.finish()
-        y_hat = mu + r.to(device)
-        y_hat *= lc.on(device).inverse_gain(torch.tensor([h.rate], device=device))
+        y_hat = _dequantize(lc, r, mu, h.rate)
     return DecodedLatents(h, z_hat, k, r, y_hat)
 
 

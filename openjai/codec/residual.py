@@ -166,8 +166,10 @@ def block_activity(sigma_index: np.ndarray, height: int, width: int) -> np.ndarr
     return np.repeat(np.repeat(cells, 2, axis=0), 2, axis=1)[:nby, :nbx]
 
 
-def _group_index(bucket: np.ndarray) -> np.ndarray:
-    """(blocks down, across, 8, 8) bucket · BANDS + band of every coefficient of one component."""
+def _group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarray:
+    """(blocks down, across, 8, 8) group of every coefficient of a component within it:
+    activity bucket · BANDS + band (encoder and decoder both group through this)."""
+    bucket = np.searchsorted(np.array(thresholds), activity, side="right")
     return bucket[:, :, None, None] * BANDS + _BAND[None, None]
 
 
@@ -232,20 +234,17 @@ def encode_residual(
     error = to_ycbcr(original) - to_ycbcr(decoded)
     quantiles = np.linspace(0, 1, BUCKETS + 1)[1:-1]
     thresholds = tuple(int(v) for v in np.quantile(activity, quantiles, method="lower"))
-    bucket = np.searchsorted(np.array(thresholds), activity, side="right")
+    g = _group_index(thresholds, activity)
     bits = _bits_tables(tables)
     sigma = np.full((3, BUCKETS, BANDS), SKIP, dtype=np.uint8)
     planes: list[np.ndarray | None] = []
-    groups: list[np.ndarray | None] = []
     net = -8.0 * (HEAD.size + 2 * 5)  # the head's fixed part and two section-table entries
     for c in range(3):
         if steps[c] == 0:
             planes.append(None)
-            groups.append(None)
             continue
         x = (_DCT @ _blocks(error[c]) @ _DCT.T) / (steps[c] / STEP_UNIT)
         q = np.zeros(x.shape, dtype=np.int64)
-        g = _group_index(bucket)
         for group in range(BUCKETS * BANDS):
             sel = g == group
             gq, k, gain = _quantize_group(x[sel], bits)
@@ -254,17 +253,16 @@ def encode_residual(
                 sigma[c].flat[group] = k
                 net += gain - 8.0
         planes.append(q)
-        groups.append(g)
     if net <= 0:
         return None
     params = ResidualParams(steps, thresholds, sigma)
     enc = SymbolEncoder(tables)
-    for c in range(3):
-        if planes[c] is None:
+    for c, q in enumerate(planes):
+        if q is None:
             continue
-        k = sigma[c].ravel()[groups[c]]
+        k = sigma[c].ravel()[g]
         coded = k != SKIP
-        enc.encode(planes[c][coded], k[coded])
+        enc.encode(q[coded], k[coded])
     data, escapes = enc.finish()
     return params.pack() + data, escapes
 
@@ -275,9 +273,8 @@ def decode_coefficients(
     """The head and the quantized coefficients q (int64, blocks down × across × 8 × 8, None for
     a component not coded) of a RESIDUAL section: exact integers. BitstreamError when malformed."""
     params = ResidualParams.unpack(section, len(tables))
-    bucket = np.searchsorted(np.array(params.thresholds), activity, side="right")
     dec = SymbolDecoder(section[params.size :], escapes, tables)
-    g = _group_index(bucket)
+    g = _group_index(params.thresholds, activity)
     planes: list[np.ndarray | None] = []
     for c in range(3):
         if params.steps[c] == 0:
