@@ -60,18 +60,20 @@ def encode(
     model: str | LoadedCodec = "base",
     effort: int = 0,
     residual: bool = True,
+    adaptive_filter: bool = True,
 ) -> bytes:
     """Compress an image to .jai bytes at a target bpp (actual size, never above +10 %) or a quality 0-100.
 
     ``effort`` 0..3: higher levels refine the latents for this image (fewer bits for the same
     quality, several times slower to encode; decoding is unchanged). ``residual=False`` keeps
-    the residual layer out (the learned codec alone; codec/residual.py).
+    the residual layer out (codec/residual.py), ``adaptive_filter=False`` the filter the
+    encoder fits to the image (codec/adaptive_filter.py); with both off, the learned codec alone.
     """
     if bpp is not None and quality is not None:
         raise RateControlError("give either bpp or quality, not both")
     lc = model if isinstance(model, LoadedCodec) else load_model(model)
     inp = image.load(img)
-    enc = Encoder(lc, inp.rgb, inp.colour, inp.alpha, effort, residual)
+    enc = Encoder(lc, inp.rgb, inp.colour, inp.alpha, effort, residual, adaptive_filter)
     if bpp is not None:
         return match_bpp(enc, bpp).data
     q = DEFAULT_QUALITY if quality is None else quality

@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from .codec.weights import LoadedCodec
 
 MAGIC = b"OJAI"
-TAG_Z, TAG_ZE, TAG_Y, TAG_YE, TAG_ALPHA, TAG_RES, TAG_RESE = 1, 2, 3, 4, 5, 6, 7
+TAG_Z, TAG_ZE, TAG_Y, TAG_YE, TAG_ALPHA, TAG_RES, TAG_RESE, TAG_FILTER = 1, 2, 3, 4, 5, 6, 7, 8
 ENTROPY_TAGS = (TAG_Z, TAG_Y, TAG_RES)
 ESCAPE_TAGS = (TAG_ZE, TAG_YE, TAG_RESE)
 DEFAULT_TIMEOUT = 2.0
@@ -240,6 +240,7 @@ def hostile_cases(seeds: list[bytes]) -> dict[str, bytes]:
         by_key.setdefault((p.width, p.height, p.colour), s)
     rgb, rgba, esc = by_key[(16, 16, 0)], by_key[(16, 16, 2)], seeds[-2]
     res = next(s for s in seeds if any(x.tag == TAG_RES for x in split(s).sections))
+    filt = next(s for s in seeds if any(x.tag == TAG_FILTER for x in split(s).sections))
 
     def head_size(b: bytes) -> int:
         return ResidualParams.unpack(b, 256).size
@@ -288,6 +289,10 @@ def hostile_cases(seeds: list[bytes]) -> dict[str, bytes]:
          payload(TAG_RES, lambda b: b[: head_size(b) - 1] + b"\x40" + b[head_size(b) :])),
         ("residual-steps-zero", res, payload(TAG_RES, lambda b: b"\0" * 6 + b[6:])),
         ("residual-escapes-garbage", res, payload(TAG_RESE, lambda b: b"\x80" * 1000 + b"\x01")),
+        ("filter-truncated", filt, payload(TAG_FILTER, lambda b: b[: len(b) // 2])),
+        ("filter-trailing", filt, payload(TAG_FILTER, lambda b: b + b"\x80")),
+        ("filter-endless-code", filt, payload(TAG_FILTER, lambda b: b[:1] + b"\0" * 200)),
+        ("filter-all-ones", filt, payload(TAG_FILTER, lambda b: b"\xff" * 300)),
     ]
     out = {}
     for name, src, edit in edits:
@@ -430,7 +435,7 @@ def m_count(rng: random.Random, p: Parts) -> None:
 def m_tag(rng: random.Random, p: Parts) -> None:
     s = _pick_sec(rng, p)
     if s:
-        s.tag = rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 128, 255])
+        s.tag = rng.choice([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 128, 255])
 
 
 def m_length_lie(rng: random.Random, p: Parts) -> None:
@@ -476,7 +481,7 @@ def m_drop(rng: random.Random, p: Parts) -> None:
 
 
 def m_add(rng: random.Random, p: Parts) -> None:
-    tag = rng.choice([TAG_ALPHA, TAG_ALPHA, TAG_ZE, TAG_YE, TAG_RES, TAG_RESE, 8, 0, 255])
+    tag = rng.choice([TAG_ALPHA, TAG_ALPHA, TAG_ZE, TAG_YE, TAG_RES, TAG_RESE, TAG_FILTER, 9, 0, 255])
     if tag == TAG_ALPHA:
         payload = zlib.compress(bytes(_plane(p)))
     else:

@@ -121,16 +121,19 @@ def test_effort_option(tmp_path):
     assert r.returncode == 2 and "effort" in r.stderr and not (tmp_path / "f.jai").exists()
 
 
-def test_no_residual_option(tmp_path):
+def test_no_residual_and_no_filter_options(tmp_path):
     from openjai.codec import container
 
     small = tmp_path / "small.png"
     Image.open(SAMPLE).crop((0, 0, 192, 128)).save(small)
     sections = {}
-    for flag in ((), ("--no-residual",)):
-        out = tmp_path / f"r{len(flag)}.jai"
+    for flag in ((), ("--no-residual",), ("--no-filter",)):
+        out = tmp_path / f"r{len(sections)}.jai"
         r = run("encode", small, "-o", out, "--quality", "100", *flag)
         assert r.returncode == 0, r.stderr
         sections[flag] = container.parse(out.read_bytes()).sections
-    assert container.Section.RESIDUAL in sections[()]
+    assert {container.Section.RESIDUAL, container.Section.FILTER} <= set(sections[()])
     assert container.Section.RESIDUAL not in sections[("--no-residual",)]
+    assert container.Section.FILTER in sections[("--no-residual",)]
+    assert container.Section.FILTER not in sections[("--no-filter",)]
+    assert container.Section.RESIDUAL in sections[("--no-filter",)]

@@ -130,10 +130,11 @@ def test_sigma_byte_255_refused(top_stream):
         openjai.decode(container.write(stream))
 
 
-def test_truncated_or_unpaired_layer_refused(top_stream):
+def test_truncated_or_unpaired_layer_refused(shipped, top_stream):
     stream = container.parse(top_stream)
     short = container.Stream(stream.header, dict(stream.sections))
-    short.sections[Section.RESIDUAL] = stream.sections[Section.RESIDUAL][:100]
+    head = residual.ResidualParams.unpack(stream.sections[Section.RESIDUAL], len(shipped.y_tables)).size
+    short.sections[Section.RESIDUAL] = stream.sections[Section.RESIDUAL][: head - 1]  # cut in the σ-indices
     with pytest.raises(BitstreamError, match="too short"):
         openjai.decode(container.write(short))
     stream.sections.pop(Section.RESIDUAL_ESCAPES)

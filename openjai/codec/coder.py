@@ -30,6 +30,7 @@ from .coding import MAX_ESCAPE, SymbolDecoder, SymbolEncoder, decode_symbols, en
 from .container import ColourMode, Header, Section, Stream
 from .context import T_HIGH, T_LOW, anchor_mask
 from .refine import EFFORT_ITERATIONS, check_effort, lambda_at, refine_latents
+from .adaptive_filter import FilterParams, apply_filter, fit_filter
 from .residual import RESIDUAL_EXTENSION, apply_residual, block_activity, encode_residual, residual_steps
 from .scale_decoder import ACT_BITS, Z_LIMIT
 from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
@@ -121,15 +122,18 @@ class Encoder:
     fewer bits for the same quality, same decoder. ``residual`` lets the encoder add the
     residual layer (residual.py) where it pays, and extends the rate range past the model's
     top rate point (``top_rate``): there the latent stays at the top point and the residual
-    step halves per unit of rate.
+    step halves per unit of rate. ``adaptive_filter`` lets it fit and send a filter for the
+    synthesis output (adaptive_filter.py) where it pays.
     """
 
     def __init__(
         self, lc: LoadedCodec, rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None, effort: int = 0,
-        residual: bool = True,
+        residual: bool = True, adaptive_filter: bool = True,
     ) -> None:
         self.lc = lc
-        self.rgb = rgb if residual else None
+        self.residual = residual
+        self.adaptive_filter = adaptive_filter
+        self.rgb = rgb if residual or adaptive_filter else None  # the layers compare against the pixels
         self.iterations = EFFORT_ITERATIONS[check_effort(effort)]
         self.height, self.width = rgb.shape[:2]
         container.check_size(self.width, self.height)
@@ -145,7 +149,7 @@ class Encoder:
     def top_rate(self) -> float:
         """The highest rate ``code`` accepts: the model's top rate point, plus RESIDUAL_EXTENSION
         with the residual layer."""
-        return self.lc.model.cfg.levels - 1 + (RESIDUAL_EXTENSION if self.rgb is not None else 0)
+        return self.lc.model.cfg.levels - 1 + (RESIDUAL_EXTENSION if self.residual else 0)
 
     @torch.no_grad()
     def code(self, rate: float) -> bytes:
@@ -187,8 +191,10 @@ class Encoder:
             activity = block_activity(k.numpy(), self.height, self.width)
             finer = 2.0 ** max(0.0, rate - (model.cfg.levels - 1))
             steps = residual_steps(lambda_at(model, beta), self.colour.is_grey, finer)
-            layer = encode_residual(self.rgb, decoded, activity, steps, lc.y_tables)
-            if layer is not None:
+            if self.adaptive_filter and (params := fit_filter(self.rgb, decoded, steps)) is not None:
+                decoded = apply_filter(params, decoded)
+                sections[Section.FILTER] = params.pack()
+            if self.residual and (layer := encode_residual(self.rgb, decoded, activity, steps, lc.y_tables)):
                 sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES] = layer
         return container.write(Stream(header, sections))
 
@@ -238,9 +244,11 @@ def _synthesize(lc: LoadedCodec, y_hat: torch.Tensor, height: int, width: int) -
 
 def reconstruct(lc: LoadedCodec, latents: DecodedLatents, stream: Stream | None = None) -> np.ndarray:
     """Synthesis: ŷ → RGB uint8 (H, W, 3), cropped to the stream's image size; with
-    ``stream``, its residual layer (if any) added."""
+    ``stream``, its adaptive filter and residual layer (where present) applied."""
     h = latents.header
     rgb = _synthesize(lc, latents.y_hat, h.height, h.width)
+    if stream is not None and Section.FILTER in stream.sections:
+        rgb = apply_filter(FilterParams.unpack(stream.sections[Section.FILTER]), rgb)
     if stream is None or Section.RESIDUAL not in stream.sections:
         return rgb
     activity = block_activity(latents.sigma_index.numpy(), h.height, h.width)

@@ -55,6 +55,7 @@ class Section(IntEnum):
     ALPHA = 5  # zlib-compressed 8-bit alpha plane
     RESIDUAL = 6  # optional residual layer (codec/residual.py): head + range-coded DCT coefficients
     RESIDUAL_ESCAPES = 7
+    FILTER = 8  # optional adaptive filter (codec/adaptive_filter.py): its class layout and coefficients
 
 
 REQUIRED_SECTIONS = (Section.Z, Section.Z_ESCAPES, Section.Y, Section.Y_ESCAPES)

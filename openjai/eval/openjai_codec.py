@@ -53,11 +53,13 @@ class OpenJAICodec:
     name = "openjai"
     param_range = ParamRange(low=0.0, high=100.0, increasing=True, integer=False)
 
-    def __init__(self, model: str | LoadedCodec = "base", effort: int = 0, residual: bool = True) -> None:
+    def __init__(self, model: str | LoadedCodec = "base", effort: int = 0, residual: bool = True,
+                 adaptive_filter: bool = True) -> None:
         self._lc: LoadedCodec | None = model if isinstance(model, LoadedCodec) else None
         self.point: str | None = None if isinstance(model, LoadedCodec) else model
         self.effort = check_effort(effort)
         self.residual = residual
+        self.adaptive_filter = adaptive_filter
         self._cache: tuple[tuple, Encoder] | None = None
 
     # Pickling (process / Dask workers): send the point name, never tensors or caches.
@@ -65,10 +67,11 @@ class OpenJAICodec:
         if self.point is None:
             raise TypeError("an OpenJAICodec built from a LoadedCodec cannot be sent to another process; "
                             "build it from a model point name")
-        return {"point": self.point, "effort": self.effort, "residual": self.residual}
+        return {"point": self.point, "effort": self.effort, "residual": self.residual,
+                "adaptive_filter": self.adaptive_filter}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["point"], state["effort"], state["residual"])
+        self.__init__(state["point"], state["effort"], state["residual"], state["adaptive_filter"])
 
     @property
     def model(self) -> LoadedCodec:
@@ -90,7 +93,8 @@ class OpenJAICodec:
             return self._cache[1]
         self._cache = None  # release the previous analysis before computing the next
         inp = _image.load(img)  # the same split into planes that openjai.encode does
-        enc = Encoder(self.model, inp.rgb, inp.colour, inp.alpha, self.effort, self.residual)
+        enc = Encoder(self.model, inp.rgb, inp.colour, inp.alpha, self.effort, self.residual,
+                      self.adaptive_filter)
         self._cache = (key, enc)
         return enc
 

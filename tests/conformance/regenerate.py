@@ -4,8 +4,8 @@
     python tests/conformance/regenerate.py
 
 Writes <name>.jai for a few inputs and MANIFEST.json with the sha256 of each stream's
-entropy-decoded integers (ẑ, σ-index, r and the residual layer's coefficients: exact on
-every machine) and of its decoded image
+entropy-decoded integers (ẑ, σ-index, r, the adaptive filter's layout and values and the
+residual layer's coefficients: exact on every machine) and of its decoded image
 (float synthesis with 1 thread: exact on the machine type CI runs on).
 """
 
@@ -22,6 +22,7 @@ import openjai
 from openjai import image
 from openjai.codec import container, zoo
 from openjai.codec.container import Section
+from openjai.codec.adaptive_filter import FilterParams
 from openjai.codec.residual import block_activity, decode_coefficients
 
 HERE = Path(__file__).resolve().parent
@@ -34,6 +35,11 @@ def latent_digest(data: bytes) -> str:
     for t in (lat.z_hat, lat.sigma_index, lat.residual):
         h.update(np.ascontiguousarray(t.numpy()).tobytes())
     stream = container.parse(data)
+    if Section.FILTER in stream.sections:
+        params = FilterParams.unpack(stream.sections[Section.FILTER])
+        h.update(repr((params.activity_classes, params.directions, params.thresholds)).encode())
+        for values in (params.luma, params.chroma):
+            h.update(b"-" if values is None else np.ascontiguousarray(values).tobytes())
     if Section.RESIDUAL in stream.sections:
         lc = zoo.for_stream(stream.header.model_id, None)
         activity = block_activity(lat.sigma_index.numpy(), stream.header.height, stream.header.width)
