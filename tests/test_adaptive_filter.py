@@ -121,3 +121,19 @@ def test_garbage_filter_section_is_a_bitstream_error(shipped, sample_rgb):
         stream.sections[Section.FILTER] = payload
         with pytest.raises(BitstreamError):
             openjai.decode(container.write(stream))
+
+
+def test_decoder_filter_matches_the_encoders_features():
+    """The decoder's tap-by-tap filter computes what the fit's feature matrices model."""
+    rng = np.random.default_rng(5)
+    ycc = rng.uniform(-100, 255, (3, 37, 29))
+    p = _params(rng, 3, True, True, 200)
+    cls = rng.integers(0, p.classes, ycc.shape[1:])
+    out = af.filter_ycbcr(p, ycc, cls)
+    padded = af._padded(ycc)
+    rows = slice(0, ycc.shape[1])
+    f = af._luma_features(padded[0], rows)
+    assert np.allclose(out[0].ravel(), ycc[0].ravel() + np.einsum("np,np->n", f, p.luma[cls.ravel()] / af.COEF_UNIT))
+    for c in (1, 2):
+        fc = af._chroma_features(padded[c], padded[0], rows)
+        assert np.allclose(out[c].ravel(), ycc[c].ravel() + fc @ p.chroma[c - 1] / af.COEF_UNIT)

@@ -243,23 +243,34 @@ def _padded(ycc: np.ndarray) -> np.ndarray:
 
 def apply_filter(params: FilterParams, decoded: np.ndarray) -> np.ndarray:
     """``decoded`` (uint8 RGB) with the filter applied, uint8 RGB."""
-    ycc = to_ycbcr(decoded)
-    p = _padded(ycc)
     activity, direction = activity_and_direction(decoded)
     cls = _class_map((params.activity_classes, params.directions), params.thresholds, activity, direction)
+    return to_rgb(filter_ycbcr(params, to_ycbcr(decoded), cls))
+
+
+def filter_ycbcr(params: FilterParams, ycc: np.ndarray, cls: np.ndarray) -> np.ndarray:
+    """The filtered planes (3, H, W) of ``ycc`` given each pixel's luma class ``cls``; plane by
+    plane and tap by tap (the encoder's feature matrices would cost the decoder ~3× the time)."""
+    p = _padded(ycc)
+    h, w = ycc.shape[1:]
+    rows = slice(0, h)
     out = ycc.copy()
-    height = ycc.shape[1]
     luma = params.luma / COEF_UNIT
-    chroma = None if params.chroma is None else params.chroma / COEF_UNIT
-    for start in range(0, height, ROWS_PER_CHUNK):
-        rows = slice(start, min(height, start + ROWS_PER_CHUNK))
-        f = _luma_features(p[0], rows)
-        c = cls[rows].ravel()
-        out[0, rows] += np.einsum("np,np->n", f, luma[c]).reshape(-1, ycc.shape[2])
-        if chroma is not None:
-            for i in (1, 2):
-                out[i, rows] += (_chroma_features(p[i], p[0], rows) @ chroma[i - 1]).reshape(-1, ycc.shape[2])
-    return to_rgb(out)
+    y0 = ycc[0]
+    for i, (dy, dx) in enumerate(LUMA_PAIRS):
+        out[0] += luma[cls, i] * (_pair(p[0], rows, dy, dx, w) - 2 * y0)
+    out[0] += luma[cls, -2] * (y0 - 128.0) + luma[cls, -1] * (COEF_UNIT / OFFSET_UNIT)
+    if params.chroma is not None:
+        chroma = params.chroma / COEF_UNIT
+        cross = [_pair(p[0], rows, dy, dx, w) - 2 * y0 for dy, dx in CROSS_PAIRS]
+        for c in (1, 2):
+            coef, x0 = chroma[c - 1], ycc[c]
+            for i, (dy, dx) in enumerate(CHROMA_PAIRS):
+                out[c] += coef[i] * (_pair(p[c], rows, dy, dx, w) - 2 * x0)
+            for i, d in enumerate(cross, len(CHROMA_PAIRS)):
+                out[c] += coef[i] * d
+            out[c] += coef[-2] * x0 + coef[-1] * (COEF_UNIT / OFFSET_UNIT)
+    return out
 
 
 def _solve(gram: np.ndarray, rhs: np.ndarray, sse0: float, weight: float) -> tuple[np.ndarray, float]:
