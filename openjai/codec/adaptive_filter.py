@@ -51,7 +51,8 @@ CHROMA_PARAMS = len(CHROMA_PAIRS) + len(CROSS_PAIRS) + 2
 HALO = 3
 COEF_UNIT = 1024
 OFFSET_UNIT = 16
-MAX_ACTIVITY_CLASSES = 8
+ACTIVITY_BITS = 3  # field width of A − 1
+MAX_ACTIVITY_CLASSES = 1 << ACTIVITY_BITS
 DIRECTIONS = 3
 ACTIVITY_WINDOW = 5  # pixels per side of the box that sums luma gradients
 COEF_LIMIT = 1 << 14  # |coefficient| bound in its unit (16 for taps, 1024 levels for b)
@@ -83,7 +84,7 @@ class FilterParams:
 
     def pack(self) -> bytes:
         w = _BitWriter()
-        w.write(self.activity_classes - 1, 3)
+        w.write(self.activity_classes - 1, ACTIVITY_BITS)
         w.write(int(self.directions), 1)
         w.write(int(self.chroma is not None), 1)
         for t in self.thresholds:
@@ -100,7 +101,7 @@ class FilterParams:
     def unpack(data: bytes) -> FilterParams:
         """Parse and validate a FILTER section; BitstreamError when malformed."""
         r = _BitReader(data)
-        activity_classes = r.read(3) + 1
+        activity_classes = r.read(ACTIVITY_BITS) + 1
         directions = bool(r.read(1))
         has_chroma = bool(r.read(1))
         thresholds = tuple(r.read(16) for _ in range(activity_classes - 1))
@@ -273,7 +274,7 @@ def filter_ycbcr(params: FilterParams, ycc: np.ndarray, cls: np.ndarray) -> np.n
     return out
 
 
-def _solve(gram: np.ndarray, rhs: np.ndarray, sse0: float, weight: float) -> tuple[np.ndarray, float]:
+def _solve(gram: np.ndarray, rhs: np.ndarray, weight: float) -> tuple[np.ndarray, float]:
     """Quantized least-squares coefficients and the priced gain (bits) they bring."""
     n = gram.shape[0]
     theta = np.linalg.solve(gram + 1e-6 * np.trace(gram) / n * np.eye(n) + 1e-9 * np.eye(n), rhs)
@@ -301,9 +302,8 @@ def fit_filter(original: np.ndarray, decoded: np.ndarray, steps: tuple[int, int,
     # bins, with thresholds taken from the bins' own, so encoder and decoder classify alike
     fine = np.quantile(activity, np.arange(1, FINE_BINS) / FINE_BINS, method="lower").astype(np.int64)
     bins = np.searchsorted(fine, activity, side="right")
-    fine_bins = FINE_BINS
-    grams = np.zeros((fine_bins * DIRECTIONS, LUMA_PARAMS, LUMA_PARAMS))
-    rhs = np.zeros((fine_bins * DIRECTIONS, LUMA_PARAMS))
+    grams = np.zeros((FINE_BINS * DIRECTIONS, LUMA_PARAMS, LUMA_PARAMS))
+    rhs = np.zeros((FINE_BINS * DIRECTIONS, LUMA_PARAMS))
     c_gram = np.zeros((2, CHROMA_PARAMS, CHROMA_PARAMS))
     c_rhs = np.zeros((2, CHROMA_PARAMS))
     for start in range(0, h, ROWS_PER_CHUNK):
@@ -323,29 +323,29 @@ def fit_filter(original: np.ndarray, decoded: np.ndarray, steps: tuple[int, int,
                 fc = _chroma_features(p[i], p[0], rows)
                 c_gram[i - 1] += fc.T @ fc
                 c_rhs[i - 1] += fc.T @ (target[i, rows] - ycc[i, rows]).ravel() * COEF_UNIT
-    chroma, chroma_gain = None, 0.0
+    chroma, chroma_gain = None, 0.0  # chroma's gain in bits, before its own bits
     if chroma_on:
-        solved = [_solve(c_gram[i], c_rhs[i], 0.0, weight[i + 1]) for i in range(2)]
+        solved = [_solve(c_gram[i], c_rhs[i], weight[i + 1]) for i in range(2)]
         chroma = np.stack([q for q, _ in solved])
-        chroma_gain = sum(g for _, g in solved) - _golomb_bits(chroma, _best_order(chroma)) - 4
-        if chroma_gain <= 0:
+        chroma_gain = sum(g for _, g in solved)
+        if chroma_gain <= _golomb_bits(chroma, _best_order(chroma)) + 4:  # + its order field
             chroma, chroma_gain = None, 0.0
     best, best_net = None, 0.0
-    grams = grams.reshape(fine_bins, DIRECTIONS, LUMA_PARAMS, LUMA_PARAMS)
-    rhs = rhs.reshape(fine_bins, DIRECTIONS, LUMA_PARAMS)
+    grams = grams.reshape(FINE_BINS, DIRECTIONS, LUMA_PARAMS, LUMA_PARAMS)
+    rhs = rhs.reshape(FINE_BINS, DIRECTIONS, LUMA_PARAMS)
     for a, with_direction in LAYOUTS:
-        edges = [i * fine_bins // a for i in range(a + 1)]
+        edges = [i * FINE_BINS // a for i in range(a + 1)]
         thresholds = tuple(int(fine[e - 1]) for e in edges[1:-1])
         coefs, gain = [], 0.0
         for i in range(a):
             g_a, r_a = grams[edges[i] : edges[i + 1]].sum(0), rhs[edges[i] : edges[i + 1]].sum(0)
             for g, r in (zip(g_a, r_a) if with_direction else [(g_a.sum(0), r_a.sum(0))]):
-                q, gi = _solve(g, r, 0.0, weight[0])
+                q, gi = _solve(g, r, weight[0])
                 coefs.append(q)
                 gain += gi
         luma = np.stack(coefs)
         params = FilterParams(a, with_direction, thresholds, luma, chroma)
-        net = gain + chroma_gain - 8 * (len(params.pack()) + 5)
+        net = gain + chroma_gain - 8 * (len(params.pack()) + 5)  # + its 5-byte section-table entry
         if net > best_net:
             best, best_net = params, net
     return best

@@ -50,15 +50,26 @@ def latent_digest(data: bytes) -> str:
     return h.hexdigest()
 
 
-def image_digest(data: bytes) -> str:
-    """Digest of the decoded image, synthesised with 1 thread: the float convolutions sum in an
-    order that depends on the thread count, which can move a pixel by one level."""
+def _one_thread(f):
+    """Run ``f()`` with 1 torch thread: the float convolutions sum in an order that depends on
+    the thread count, which can move a pixel by one level (and so the encoder's filter and
+    residual layer, which it fits to the decoded pixels)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return hashlib.sha256(np.ascontiguousarray(openjai.decode(data)).tobytes()).hexdigest()
+        return f()
     finally:
         torch.set_num_threads(threads)
+
+
+def image_digest(data: bytes) -> str:
+    """Digest of the decoded image, synthesised with 1 thread."""
+    return _one_thread(lambda: hashlib.sha256(np.ascontiguousarray(openjai.decode(data)).tobytes()).hexdigest())
+
+
+def encode(img: np.ndarray, kwargs: dict) -> bytes:
+    """The stream of ``openjai.encode(img, **kwargs)``, encoded with 1 thread."""
+    return _one_thread(lambda: openjai.encode(img, **kwargs))
 
 
 def inputs() -> dict[str, tuple[np.ndarray, dict]]:
@@ -79,7 +90,7 @@ def main() -> None:
     points = sorted({kwargs.get("model", "base") for _, kwargs in inputs().values()})
     manifest = {"models": {p: openjai.load_model(p).model_id for p in points}, "streams": {}}
     for name, (img, kwargs) in inputs().items():
-        data = openjai.encode(img, **kwargs)
+        data = encode(img, kwargs)
         (HERE / f"{name}.jai").write_bytes(data)
         manifest["streams"][name] = {
             "stream_sha256": hashlib.sha256(data).hexdigest(),
