@@ -13,7 +13,7 @@ from openjai.codec import container
 from openjai.codec.coder import Encoder
 from openjai.codec.container import ColourMode, Section
 from openjai.codec.residual import residual_steps
-from openjai.errors import BitstreamError
+from openjai.errors import BitstreamError, RateControlError
 
 STEPS = residual_steps(0.01, grey=False)  # a mid-rate slope: Δ_Y = 35 levels
 
@@ -137,3 +137,23 @@ def test_decoder_filter_matches_the_encoders_features():
     for c in (1, 2):
         fc = af._chroma_features(padded[c], padded[0], rows)
         assert np.allclose(out[c].ravel(), ycc[c].ravel() + fc @ p.chroma[c - 1] / af.COEF_UNIT)
+
+
+def test_rate_control_drops_the_filter_below_the_lowest_rate(shipped, sample_rgb, monkeypatch):
+    from openjai.codec import coder
+    from openjai.codec.ratecontrol import OVERSHOOT, match_bpp
+
+    # a filter sent at every rate (identity, ~100 bytes), whether it pays or not
+    identity = af.FilterParams(8, True, tuple(range(7)), np.zeros((24, af.LUMA_PARAMS), np.int64), None)
+    monkeypatch.setattr(coder, "fit_filter", lambda *args: identity)
+    crop = np.ascontiguousarray(sample_rgb[:192, :256])
+    enc = Encoder(shipped, crop, ColourMode.RGB, None)
+    with_filter, without = enc.code(0.0), enc.code(0.0, adaptive_filter=False)
+    assert Section.FILTER in container.parse(with_filter).sections
+    # a target the filtered lowest stream exceeds by more than the allowance, the plain one does not
+    target_bytes = len(with_filter) / (1 + OVERSHOOT) - 1
+    assert len(without) < target_bytes
+    result = match_bpp(enc, target_bytes * 8 / (192 * 256))
+    assert result.data == without and result.rate == 0.0
+    with pytest.raises(RateControlError):  # below even that: refused as before
+        match_bpp(enc, len(without) / (1 + OVERSHOOT) * 0.9 * 8 / (192 * 256))

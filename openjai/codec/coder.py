@@ -152,9 +152,10 @@ class Encoder:
         return self.lc.model.cfg.levels - 1 + (RESIDUAL_EXTENSION if self.residual else 0)
 
     @torch.no_grad()
-    def code(self, rate: float) -> bytes:
+    def code(self, rate: float, adaptive_filter: bool = True) -> bytes:
         """The stream at ``rate`` ∈ [0, top_rate]: the model's β up to its top point, then finer
-        residual steps."""
+        residual steps. ``adaptive_filter=False`` leaves the filter out of this stream (rate
+        control's smallest stream)."""
         lc, model = self.lc, self.lc.model
         if not 0.0 <= rate <= self.top_rate:
             raise RateControlError(f"rate {rate} outside this encoder's range [0, {self.top_rate}]")
@@ -191,7 +192,8 @@ class Encoder:
             activity = block_activity(k.numpy(), self.height, self.width)
             finer = 2.0 ** max(0.0, rate - (model.cfg.levels - 1))
             steps = residual_steps(lambda_at(model, beta), self.colour.is_grey, finer)
-            if self.adaptive_filter and (params := fit_filter(self.rgb, decoded, steps)) is not None:
+            params = fit_filter(self.rgb, decoded, steps) if self.adaptive_filter and adaptive_filter else None
+            if params is not None:
                 decoded = apply_filter(params, decoded)
                 sections[Section.FILTER] = params.pack()
             if self.residual and (layer := encode_residual(self.rgb, decoded, activity, steps, lc.y_tables)):

@@ -6,7 +6,8 @@ close to exponential, so the search interpolates log(bpp) linearly inside a brac
 (regula falsi, Illinois variant) and stops as soon as a stream lands in
 [target·(1-tol_below), target]. It returns the largest-rate stream found that is
 not above the target; a target below the model's lowest rate is accepted up to +10 %
-(the CTTC allowance) and refused beyond that.
+(the CTTC allowance; there the adaptive filter is left out when its bytes are what exceeds
+it) and refused beyond that.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ def match_bpp(enc: Encoder, target: float) -> RateResult:
         return bits_per_pixel(len(data), enc.width, enc.height), data
 
     lo, (r_lo, d_lo) = 0.0, bpp_at(0.0)
+    if r_lo > target * (1 + OVERSHOOT) and enc.adaptive_filter:
+        # the smallest stream there is: the lowest rate without the filter's bytes
+        d_lo = enc.code(0.0, adaptive_filter=False)
+        calls += 1
+        r_lo = bits_per_pixel(len(d_lo), enc.width, enc.height)
     if r_lo > target:
         if r_lo <= target * (1 + OVERSHOOT):
             return RateResult(d_lo, lo, r_lo, calls)
