@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "quality for several times the encoding time; decoding is unchanged (default: %(default)s)")
     e.add_argument("--no-residual", action="store_true",
                    help="leave out the residual layer, which the encoder otherwise adds at high rates "
-                   "where it pays (the learned codec alone; docs/bitstream.md)")
+                   "where it pays (with --no-filter too: the learned codec alone; docs/bitstream.md)")
     e.add_argument("--no-filter", action="store_true",
                    help="leave out the adaptive filter, which the encoder otherwise fits to the image and "
                    "sends where it pays (docs/bitstream.md)")

@@ -26,11 +26,11 @@ import torch
 
 from ..errors import BitstreamError, RateControlError
 from . import container
+from .adaptive_filter import FilterParams, apply_filter, fit_filter
 from .coding import MAX_ESCAPE, SymbolDecoder, SymbolEncoder, decode_symbols, encode_symbols
 from .container import ColourMode, Header, Section, Stream
 from .context import T_HIGH, T_LOW, anchor_mask
 from .refine import EFFORT_ITERATIONS, check_effort, lambda_at, refine_latents
-from .adaptive_filter import FilterParams, apply_filter, fit_filter
 from .residual import RESIDUAL_EXTENSION, apply_residual, block_activity, encode_residual, residual_steps
 from .scale_decoder import ACT_BITS, Z_LIMIT
 from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
