@@ -3,9 +3,10 @@
 A learned codec stops gaining at high rates when its latent is too narrow for the detail
 (the transform ceiling, docs/training.md): on the shipped models, coding more latent bits
 above ~1 bpp buys almost nothing, and smooth areas keep an error floor. The residual layer
-codes the difference between the image and the model's decoded image, in BT.709 YCbCr,
-with an orthonormal 8×8 DCT and a uniform quantizer of step Δ per component (Δ = 0: the
-component is not coded):
+codes the difference between the image and the model's decoded image x̂ (after the
+adaptive filter, adaptive_filter.py, when the stream has one), in BT.709 YCbCr, with an
+orthonormal 8×8 DCT and a uniform quantizer of step Δ per component (Δ = 0: the component
+is not coded):
 
     e = YCbCr(x) − YCbCr(x̂)  ─8×8 DCT─▶ c ─▶ q = round(c / Δ)  (encoder: dead zone)
     decoder:  YCbCr(x̂) + IDCT(q · Δ)  ─▶ RGB, rounded
