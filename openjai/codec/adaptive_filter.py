@@ -205,12 +205,10 @@ def activity_and_direction(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return v + h, direction
 
 
-def _class_map(params_layout: tuple[int, bool], thresholds: tuple[int, ...], activity: np.ndarray,
-               direction: np.ndarray) -> np.ndarray:
-    a, with_direction = params_layout
-    cls = np.searchsorted(np.asarray(thresholds, dtype=np.int64), activity, side="right") if a > 1 else \
-        np.zeros(activity.shape, dtype=np.int64)
-    return cls * DIRECTIONS + direction if with_direction else cls
+def _class_map(params: FilterParams, activity: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """Each pixel's luma class under the section's layout."""
+    cls = np.searchsorted(np.asarray(params.thresholds, dtype=np.int64), activity, side="right")
+    return cls * DIRECTIONS + direction if params.directions else cls
 
 
 def _luma_features(y: np.ndarray, rows: slice) -> np.ndarray:
@@ -245,7 +243,7 @@ def _padded(ycc: np.ndarray) -> np.ndarray:
 def apply_filter(params: FilterParams, decoded: np.ndarray) -> np.ndarray:
     """``decoded`` (uint8 RGB) with the filter applied, uint8 RGB."""
     activity, direction = activity_and_direction(decoded)
-    cls = _class_map((params.activity_classes, params.directions), params.thresholds, activity, direction)
+    cls = _class_map(params, activity, direction)
     return to_rgb(filter_ycbcr(params, to_ycbcr(decoded), cls))
 
 

@@ -46,18 +46,16 @@ def match_bpp(enc: Encoder, target: float) -> RateResult:
     top = enc.top_rate
     calls = 0
 
-    def bpp_at(rate: float) -> tuple[float, bytes]:
+    def bpp_at(rate: float, adaptive_filter: bool = True) -> tuple[float, bytes]:
         nonlocal calls
         calls += 1
-        data = enc.code(rate)
+        data = enc.code(rate, adaptive_filter)
         return bits_per_pixel(len(data), enc.width, enc.height), data
 
     lo, (r_lo, d_lo) = 0.0, bpp_at(0.0)
     if r_lo > target * (1 + OVERSHOOT) and enc.adaptive_filter:
         # the smallest stream there is: the lowest rate without the filter's bytes
-        d_lo = enc.code(0.0, adaptive_filter=False)
-        calls += 1
-        r_lo = bits_per_pixel(len(d_lo), enc.width, enc.height)
+        r_lo, d_lo = bpp_at(0.0, adaptive_filter=False)
     if r_lo > target:
         if r_lo <= target * (1 + OVERSHOOT):
             return RateResult(d_lo, lo, r_lo, calls)
