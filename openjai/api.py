@@ -61,19 +61,22 @@ def encode(
     effort: int = 0,
     residual: bool = True,
     adaptive_filter: bool = True,
+    lattice: bool = True,
 ) -> bytes:
     """Compress an image to .jai bytes at a target bpp (actual size, never above +10 %) or a quality 0-100.
 
     ``effort`` 0..3: higher levels refine the latents for this image (fewer bits for the same
     quality, several times slower to encode; decoding is unchanged). ``residual=False`` keeps
     the residual layer out (codec/residual.py), ``adaptive_filter=False`` the filter the
-    encoder fits to the image (codec/adaptive_filter.py); with both off, the learned codec alone.
+    encoder fits to the image (codec/adaptive_filter.py), ``lattice=False`` the layer that
+    snaps the luma of a once-JPEG image to its DCT lattice (codec/lattice.py); with all off,
+    the learned codec alone.
     """
     if bpp is not None and quality is not None:
         raise RateControlError("give either bpp or quality, not both")
     lc = model if isinstance(model, LoadedCodec) else load_model(model)
     inp = image.load(img)
-    enc = Encoder(lc, inp.rgb, inp.colour, inp.alpha, effort, residual, adaptive_filter)
+    enc = Encoder(lc, inp.rgb, inp.colour, inp.alpha, effort, residual, adaptive_filter, lattice)
     if bpp is not None:
         return match_bpp(enc, bpp).data
     q = DEFAULT_QUALITY if quality is None else quality

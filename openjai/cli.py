@@ -32,7 +32,7 @@ def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
         raise OutputError(f"{dst} exists: use --force to overwrite it")
     t0 = time.perf_counter()
     data = api.encode(src, bpp=args.bpp, quality=args.quality, model=args.model, effort=args.effort,
-                      residual=not args.no_residual, adaptive_filter=not args.no_filter)
+                      residual=not args.no_residual, adaptive_filter=not args.no_filter, lattice=not args.no_lattice)
     atomic_write(dst, data, force=args.force)
     if args.verbose:
         info = api.read_info(data)
@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--no-filter", action="store_true",
                    help="leave out the adaptive filter, which the encoder otherwise fits to the image and "
                    "sends where it pays (docs/bitstream.md)")
+    e.add_argument("--no-lattice", action="store_true",
+                   help="leave out the lattice layer, which the encoder otherwise sends when the image was "
+                   "once a JPEG (its luma snaps to the JPEG's DCT lattice) and it pays (docs/bitstream.md)")
     e.add_argument("--force", "-f", action="store_true", help="overwrite existing outputs")
     e.add_argument("-v", "--verbose", action="store_true", help="print size, bpp and time")
     e.set_defaults(func=cmd_encode)

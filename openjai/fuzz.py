@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import math
 import os
 import random
@@ -69,15 +70,16 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 
 from .codec.container import ColourMode, Limits
+from .codec.lattice import LatticeParams
 from .codec.residual import HEAD, HEAD_MASK_OFFSET, ResidualParams
 
 if TYPE_CHECKING:
     from .codec.weights import LoadedCodec
 
 MAGIC = b"OJAI"
-TAG_Z, TAG_ZE, TAG_Y, TAG_YE, TAG_ALPHA, TAG_RES, TAG_RESE, TAG_FILTER = 1, 2, 3, 4, 5, 6, 7, 8
-ENTROPY_TAGS = (TAG_Z, TAG_Y, TAG_RES)
-ESCAPE_TAGS = (TAG_ZE, TAG_YE, TAG_RESE)
+TAG_Z, TAG_ZE, TAG_Y, TAG_YE, TAG_ALPHA, TAG_RES, TAG_RESE, TAG_FILTER, TAG_LAT, TAG_LATE = range(1, 11)
+ENTROPY_TAGS = (TAG_Z, TAG_Y, TAG_RES, TAG_LAT)
+ESCAPE_TAGS = (TAG_ZE, TAG_YE, TAG_RESE, TAG_LATE)
 DEFAULT_TIMEOUT = 2.0
 DEFAULT_RSS_GROWTH_MB = 1024
 POOL_SIZE = 256
@@ -198,6 +200,16 @@ def _seed_image(h: int, w: int, channels: int, salt: int) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, 0] if channels == 1 else img)
 
 
+def _once_jpeg(img: np.ndarray) -> np.ndarray:
+    """``img`` (RGB or grey) after a round trip through JPEG (quality 50)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=50)
+    with Image.open(buf) as im:
+        return np.asarray(im).copy()
+
+
 def make_seeds(lc: LoadedCodec, encode: Callable[..., bytes] | None = None) -> list[bytes]:
     """Small valid streams: 3 sizes × (RGB, grey, RGBA, grey+alpha) × 2 qualities, and 2 with escapes."""
     if encode is None:
@@ -208,6 +220,9 @@ def make_seeds(lc: LoadedCodec, encode: Callable[..., bytes] | None = None) -> l
         for c in (3, 1, 4, 2):
             for q in (10, 70):  # 70: near the top rate point, with a residual layer
                 seeds.append(encode(_seed_image(h, w, c, 10 * i + c), quality=q, model=lc))
+    # once-JPEG images (RGB, grey): these carry a lattice layer
+    for c in (3, 1):
+        seeds.append(encode(_once_jpeg(_seed_image(64, 64, c, 40)), quality=70, model=lc))
     # saturated patterns at top quality: these produce Y_ESCAPES entries
     yy, xx = np.mgrid[0:16, 0:16]
     chk = np.zeros((16, 16, 3), np.uint8)
@@ -241,9 +256,13 @@ def hostile_cases(seeds: list[bytes]) -> dict[str, bytes]:
     rgb, rgba, esc = by_key[(16, 16, 0)], by_key[(16, 16, 2)], seeds[-2]
     res = next(s for s in seeds if any(x.tag == TAG_RES for x in split(s).sections))
     filt = next(s for s in seeds if any(x.tag == TAG_FILTER for x in split(s).sections))
+    lat = next(s for s in seeds if any(x.tag == TAG_LAT for x in split(s).sections))
 
     def head_size(b: bytes) -> int:
         return ResidualParams.unpack(b, 256).size
+
+    def lattice_head_size(b: bytes) -> int:
+        return LatticeParams.unpack(b, 256).size
 
     def sec(p: Parts, tag: int) -> Sec:
         return next(x for x in p.sections if x.tag == tag)
@@ -293,6 +312,13 @@ def hostile_cases(seeds: list[bytes]) -> dict[str, bytes]:
         ("filter-trailing", filt, payload(TAG_FILTER, lambda b: b + b"\x80")),
         ("filter-endless-code", filt, payload(TAG_FILTER, lambda b: b[:1] + b"\0" * 200)),
         ("filter-all-ones", filt, payload(TAG_FILTER, lambda b: b"\xff" * 300)),
+        ("lattice-unpaired", lat, lambda p: p.sections.remove(sec(p, TAG_LATE))),
+        ("lattice-head-only", lat, payload(TAG_LAT, lambda b: b[: lattice_head_size(b)])),
+        ("lattice-head-short", lat, payload(TAG_LAT, lambda b: b[: lattice_head_size(b) - 1])),
+        ("lattice-words-garbage", lat, payload(TAG_LAT, lambda b: b[: lattice_head_size(b)] + b"\xff" * 64)),
+        ("lattice-offset-beyond", lat, payload(TAG_LAT, lambda b: b"\x08" + b[1:])),
+        ("lattice-steps-zero", lat, payload(TAG_LAT, lambda b: b[:2] + b"\0" * 64 + b[66:])),
+        ("lattice-escapes-garbage", lat, payload(TAG_LATE, lambda b: b"\x80" * 1000 + b"\x01")),
     ]
     out = {}
     for name, src, edit in edits:
@@ -481,7 +507,7 @@ def m_drop(rng: random.Random, p: Parts) -> None:
 
 
 def m_add(rng: random.Random, p: Parts) -> None:
-    tag = rng.choice([TAG_ALPHA, TAG_ALPHA, TAG_ZE, TAG_YE, TAG_RES, TAG_RESE, TAG_FILTER, 9, 0, 255])
+    tag = rng.choice([TAG_ALPHA, TAG_ALPHA, TAG_ZE, TAG_YE, TAG_RES, TAG_RESE, TAG_FILTER, TAG_LAT, TAG_LATE, 11, 0, 255])
     if tag == TAG_ALPHA:
         payload = zlib.compress(bytes(_plane(p)))
     else:

@@ -139,7 +139,7 @@ def test_decoder_filter_matches_the_encoders_features():
         assert np.allclose(out[c].ravel(), ycc[c].ravel() + fc @ p.chroma[c - 1] / af.COEF_UNIT)
 
 
-def test_rate_control_drops_the_filter_below_the_lowest_rate(shipped, sample_rgb, monkeypatch):
+def test_rate_control_drops_the_layers_below_the_lowest_rate(shipped, sample_rgb, monkeypatch):
     from openjai.codec import coder
     from openjai.codec.ratecontrol import OVERSHOOT, match_bpp
 
@@ -148,7 +148,7 @@ def test_rate_control_drops_the_filter_below_the_lowest_rate(shipped, sample_rgb
     monkeypatch.setattr(coder, "fit_filter", lambda *args: identity)
     crop = np.ascontiguousarray(sample_rgb[:192, :256])
     enc = Encoder(shipped, crop, ColourMode.RGB, None)
-    with_filter, without = enc.code(0.0), enc.code(0.0, adaptive_filter=False)
+    with_filter, without = enc.code(0.0), enc.code(0.0, layers=False)
     assert Section.FILTER in container.parse(with_filter).sections
     # a target the filtered lowest stream exceeds by more than the allowance, the plain one does not
     target_bytes = len(with_filter) / (1 + OVERSHOOT) - 1

@@ -121,19 +121,22 @@ def test_effort_option(tmp_path):
     assert r.returncode == 2 and "effort" in r.stderr and not (tmp_path / "f.jai").exists()
 
 
-def test_no_residual_and_no_filter_options(tmp_path):
+def test_no_residual_no_filter_and_no_lattice_options(tmp_path):
     from openjai.codec import container
 
-    small = tmp_path / "small.png"
-    Image.open(SAMPLE).crop((0, 0, 192, 128)).save(small)
+    small = tmp_path / "small.jpg"  # a JPEG input: its luma gets the lattice layer
+    Image.open(SAMPLE).crop((0, 0, 192, 128)).save(small, quality=75)
     sections = {}
-    for flag in ((), ("--no-residual",), ("--no-filter",)):
+    for flag in ((), ("--no-residual",), ("--no-filter",), ("--no-lattice",)):
         out = tmp_path / f"r{len(sections)}.jai"
-        r = run("encode", small, "-o", out, "--quality", "100", *flag)
+        r = run("encode", small, "-o", out, "--quality", "80", *flag)
         assert r.returncode == 0, r.stderr
         sections[flag] = container.parse(out.read_bytes()).sections
-    assert {container.Section.RESIDUAL, container.Section.FILTER} <= set(sections[()])
-    assert container.Section.RESIDUAL not in sections[("--no-residual",)]
-    assert container.Section.FILTER in sections[("--no-residual",)]
-    assert container.Section.FILTER not in sections[("--no-filter",)]
-    assert container.Section.RESIDUAL in sections[("--no-filter",)]
+    S = container.Section
+    assert {S.RESIDUAL, S.FILTER, S.LATTICE} <= set(sections[()])
+    assert S.RESIDUAL not in sections[("--no-residual",)]
+    assert {S.FILTER, S.LATTICE} <= set(sections[("--no-residual",)])
+    assert S.FILTER not in sections[("--no-filter",)]
+    assert {S.RESIDUAL, S.LATTICE} <= set(sections[("--no-filter",)])
+    assert S.LATTICE not in sections[("--no-lattice",)]
+    assert {S.RESIDUAL, S.FILTER} <= set(sections[("--no-lattice",)])

@@ -44,6 +44,7 @@ def test_seeds_are_valid_and_small(shipped, seeds):
     assert colours == {"rgb", "grey", "rgba", "grey_alpha", "rgb_grey"}
     assert sum(fuzz.TAG_RES in {x.tag for x in fuzz.split(s).sections} for s in seeds) >= 4
     assert sum(fuzz.TAG_FILTER in {x.tag for x in fuzz.split(s).sections} for s in seeds) >= 4
+    assert sum(fuzz.TAG_LAT in {x.tag for x in fuzz.split(s).sections} for s in seeds) >= 2
 
 
 def test_mutations_are_deterministic_and_fix_the_crc(seeds):
@@ -91,7 +92,9 @@ HOSTILE = sorted([
     "section-count-lie", "size-changed-latent-mismatch", "size-at-default-limit", "alpha-missing",
     "model-id-length", "crc-wrong", "truncated-header", "empty", "residual-unpaired", "residual-head-only",
     "residual-head-short", "residual-words-garbage", "residual-sigma-beyond-tables", "residual-steps-zero",
-    "residual-escapes-garbage", "filter-truncated", "filter-trailing", "filter-endless-code", "filter-all-ones"])
+    "residual-escapes-garbage", "filter-truncated", "filter-trailing", "filter-endless-code", "filter-all-ones",
+    "lattice-unpaired", "lattice-head-only", "lattice-head-short", "lattice-words-garbage", "lattice-offset-beyond",
+    "lattice-steps-zero", "lattice-escapes-garbage"])
 
 
 @pytest.fixture(scope="module")

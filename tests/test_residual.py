@@ -38,7 +38,7 @@ def test_colour_conversion_round_trips():
 
 
 def test_dct_is_orthonormal():
-    d = residual._DCT
+    d = residual.DCT
     np.testing.assert_allclose(d @ d.T, np.eye(residual.BLOCK), atol=1e-12)
 
 

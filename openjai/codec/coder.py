@@ -5,7 +5,8 @@
                                                        ├─ h_σ exact ─▶ k
                                                        └─ h_μ ─▶ μ ;  r = round(y'-μ) ─ tables.y[k] ─▶ section Y
     decode: section Z ─▶ ẑ ─▶ k (exact), μ ─▶ r from section Y ─▶ ŷ = (r+μ) × inverse_gain(β) ─g_s─▶ crop
-            [+ residual layer (residual.py): DCT coefficients grouped by k, added in YCbCr]
+            [+ adaptive filter (adaptive_filter.py), residual layer (residual.py): DCT coefficients
+               grouped by k, added in YCbCr, lattice layer (lattice.py): luma snapped to a JPEG's lattice]
 
 Everything that decides *which* symbols are decoded (ẑ, k, r) is integer and computed on
 the CPU; only μ and g_s are float and may run on any device.
@@ -17,6 +18,7 @@ decoded anchors.
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from dataclasses import dataclass
@@ -30,8 +32,11 @@ from .adaptive_filter import FilterParams, apply_filter, fit_filter
 from .coding import MAX_ESCAPE, SymbolDecoder, SymbolEncoder, decode_symbols, encode_symbols
 from .container import ColourMode, Header, Section, Stream
 from .context import T_HIGH, T_LOW, anchor_mask
+from .lattice import apply_lattice, encode_lattice, fit_lattice
 from .refine import EFFORT_ITERATIONS, check_effort, lambda_at, refine_latents
-from .residual import RESIDUAL_EXTENSION, apply_residual, block_activity, encode_residual, residual_steps
+from .residual import (
+    RESIDUAL_EXTENSION, STEP_UNIT, apply_residual, block_activity, encode_residual, residual_steps, to_ycbcr,
+)
 from .scale_decoder import ACT_BITS, Z_LIMIT
 from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
 from .weights import LoadedCodec
@@ -123,17 +128,21 @@ class Encoder:
     residual layer (residual.py) where it pays, and extends the rate range past the model's
     top rate point (``top_rate``): there the latent stays at the top point and the residual
     step halves per unit of rate. ``adaptive_filter`` lets it fit and send a filter for the
-    synthesis output (adaptive_filter.py) where it pays.
+    synthesis output (adaptive_filter.py) where it pays. ``lattice`` lets it look for the
+    DCT lattice of a JPEG the image was decoded from and snap the luma to it (lattice.py)
+    where that pays.
     """
 
     def __init__(
         self, lc: LoadedCodec, rgb: np.ndarray, colour: ColourMode, alpha: np.ndarray | None, effort: int = 0,
-        residual: bool = True, adaptive_filter: bool = True,
+        residual: bool = True, adaptive_filter: bool = True, lattice: bool = True,
     ) -> None:
         self.lc = lc
         self.residual = residual
         self.adaptive_filter = adaptive_filter
-        self.rgb = rgb if residual or adaptive_filter else None  # the layers compare against the pixels
+        self.lattice = fit_lattice(rgb) if lattice else None
+        layers = residual or adaptive_filter or self.lattice is not None
+        self.rgb = rgb if layers else None  # the layers compare against the pixels
         self.iterations = EFFORT_ITERATIONS[check_effort(effort)]
         self.height, self.width = rgb.shape[:2]
         container.check_size(self.width, self.height)
@@ -152,10 +161,10 @@ class Encoder:
         return self.lc.model.cfg.levels - 1 + (RESIDUAL_EXTENSION if self.residual else 0)
 
     @torch.no_grad()
-    def code(self, rate: float, adaptive_filter: bool = True) -> bytes:
+    def code(self, rate: float, layers: bool = True) -> bytes:
         """The stream at ``rate`` ∈ [0, top_rate]: the model's β up to its top point, then finer
-        residual steps. ``adaptive_filter=False`` leaves the filter out of this stream (rate
-        control's smallest stream)."""
+        residual steps. ``layers=False`` leaves the filter, residual and lattice layers out of
+        this stream: the learned codec alone (rate control's smallest stream)."""
         lc, model = self.lc, self.lc.model
         if not 0.0 <= rate <= self.top_rate:
             raise RateControlError(f"rate {rate} outside this encoder's range [0, {self.top_rate}]")
@@ -187,18 +196,53 @@ class Encoder:
         if self.alpha_section is not None:
             sections[Section.ALPHA] = self.alpha_section
         header = Header(lc.model_id, self.width, self.height, self.colour, beta)
-        if self.rgb is not None:
+        if self.rgb is not None and layers:
             decoded = _synthesize(lc, _dequantize(lc, r, mu, beta), self.height, self.width)
             activity = block_activity(k.numpy(), self.height, self.width)
             finer = 2.0 ** max(0.0, rate - (model.cfg.levels - 1))
             steps = residual_steps(lambda_at(model, beta), self.colour.is_grey, finer)
-            params = fit_filter(self.rgb, decoded, steps) if self.adaptive_filter and adaptive_filter else None
+            params = fit_filter(self.rgb, decoded, steps) if self.adaptive_filter else None
             if params is not None:
                 decoded = apply_filter(params, decoded)
                 sections[Section.FILTER] = params.pack()
-            if self.residual and (layer := encode_residual(self.rgb, decoded, activity, steps, lc.y_tables)):
-                sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES] = layer
+            sections.update(self._residual_and_lattice(decoded, activity, steps))
         return container.write(Stream(header, sections))
+
+    def _residual_and_lattice(
+        self, decoded: np.ndarray, activity: np.ndarray, steps: tuple[int, int, int]
+    ) -> dict[Section, bytes]:
+        """The residual and lattice layers' sections for ``decoded`` (the filtered synthesis
+        output). Where the lattice snaps the luma, the residual may do better on chroma alone:
+        then both are tried, and the one of lower rate-distortion cost (bits plus squared error
+        priced at the residual layer's slopes) is kept."""
+        tables = self.lc.y_tables
+        if not self.residual:
+            variants = [(0, 0, 0)]
+        elif self.lattice is not None and steps[0]:
+            variants = [steps, (0, *steps[1:])]
+        else:
+            variants = [steps]
+        best: tuple[float, dict[Section, bytes]] = (math.inf, {})
+        for variant in variants:
+            sections, recon = {}, decoded
+            if any(variant) and (layer := encode_residual(self.rgb, decoded, activity, variant, tables)):
+                sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES] = layer
+                if self.lattice is not None:  # the lattice layer starts from what the decoder has
+                    recon = apply_residual(*layer, decoded, activity, tables)
+            if self.lattice is not None and (
+                layer := encode_lattice(self.lattice, recon, activity, steps[0] / STEP_UNIT, tables)
+            ):
+                sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES] = layer
+                recon = apply_lattice(*layer, recon, activity, tables)
+            if len(variants) == 1:
+                return sections
+            error = (to_ycbcr(self.rgb) - to_ycbcr(recon)) ** 2
+            cost = 8.0 * sum(map(len, sections.values())) + sum(
+                6.0 / math.log(2.0) * float(e.sum()) / (s / STEP_UNIT) ** 2 for e, s in zip(error, steps) if s
+            )
+            if cost < best[0]:
+                best = (cost, sections)
+        return best[1]
 
 
 def decode_latents(lc: LoadedCodec, stream: Stream, device: str | torch.device = "cpu") -> DecodedLatents:
@@ -246,16 +290,18 @@ def _synthesize(lc: LoadedCodec, y_hat: torch.Tensor, height: int, width: int) -
 
 def reconstruct(lc: LoadedCodec, latents: DecodedLatents, stream: Stream | None = None) -> np.ndarray:
     """Synthesis: ŷ → RGB uint8 (H, W, 3), cropped to the stream's image size; with
-    ``stream``, its adaptive filter and residual layer (where present) applied."""
+    ``stream``, its adaptive filter, residual layer and lattice layer (where present) applied."""
     h = latents.header
     rgb = _synthesize(lc, latents.y_hat, h.height, h.width)
-    if stream is not None and Section.FILTER in stream.sections:
-        rgb = apply_filter(FilterParams.unpack(stream.sections[Section.FILTER]), rgb)
-    if stream is None or Section.RESIDUAL not in stream.sections:
-        return rgb
+    sections = {} if stream is None else stream.sections
+    if Section.FILTER in sections:
+        rgb = apply_filter(FilterParams.unpack(sections[Section.FILTER]), rgb)
     activity = block_activity(latents.sigma_index.numpy(), h.height, h.width)
-    return apply_residual(stream.sections[Section.RESIDUAL], stream.sections[Section.RESIDUAL_ESCAPES],
-                          rgb, activity, lc.y_tables)
+    if Section.RESIDUAL in sections:
+        rgb = apply_residual(sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES], rgb, activity, lc.y_tables)
+    if Section.LATTICE in sections:
+        rgb = apply_lattice(sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES], rgb, activity, lc.y_tables)
+    return rgb
 
 
 def decode_alpha(stream: Stream) -> np.ndarray | None:

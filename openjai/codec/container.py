@@ -56,6 +56,8 @@ class Section(IntEnum):
     RESIDUAL = 6  # optional residual layer (codec/residual.py): head + range-coded DCT coefficients
     RESIDUAL_ESCAPES = 7
     FILTER = 8  # optional adaptive filter (codec/adaptive_filter.py): its class layout and coefficients
+    LATTICE = 9  # optional lattice layer (codec/lattice.py): grid, table, range-coded corrections
+    LATTICE_ESCAPES = 10
 
 
 REQUIRED_SECTIONS = (Section.Z, Section.Z_ESCAPES, Section.Y, Section.Y_ESCAPES)
@@ -182,6 +184,7 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Stream:
     has_alpha = header.colour.has_alpha
     if has_alpha != (Section.ALPHA in sections):
         raise BitstreamError("alpha section does not match the colour mode")
-    if (Section.RESIDUAL in sections) != (Section.RESIDUAL_ESCAPES in sections):
-        raise BitstreamError("residual sections come in pairs: RESIDUAL and RESIDUAL_ESCAPES")
+    for layer, escapes in ((Section.RESIDUAL, Section.RESIDUAL_ESCAPES), (Section.LATTICE, Section.LATTICE_ESCAPES)):
+        if (layer in sections) != (escapes in sections):
+            raise BitstreamError(f"{layer.name.lower()} sections come in pairs: {layer.name} and {escapes.name}")
     return Stream(header, sections)

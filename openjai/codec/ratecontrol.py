@@ -6,8 +6,8 @@ close to exponential, so the search interpolates log(bpp) linearly inside a brac
 (regula falsi, Illinois variant) and stops as soon as a stream lands in
 [target·(1-tol_below), target]. It returns the largest-rate stream found that is
 not above the target; a target below the model's lowest rate is accepted up to +10 %
-(the CTTC allowance; there the adaptive filter is left out when its bytes are what exceeds
-it) and refused beyond that.
+(the CTTC allowance; there the optional layers — filter, residual, lattice — are left out
+when their bytes are what exceeds it) and refused beyond that.
 """
 
 from __future__ import annotations
@@ -46,16 +46,16 @@ def match_bpp(enc: Encoder, target: float) -> RateResult:
     top = enc.top_rate
     calls = 0
 
-    def bpp_at(rate: float, adaptive_filter: bool = True) -> tuple[float, bytes]:
+    def bpp_at(rate: float, layers: bool = True) -> tuple[float, bytes]:
         nonlocal calls
         calls += 1
-        data = enc.code(rate, adaptive_filter)
+        data = enc.code(rate, layers)
         return bits_per_pixel(len(data), enc.width, enc.height), data
 
     lo, (r_lo, d_lo) = 0.0, bpp_at(0.0)
-    if r_lo > target * (1 + OVERSHOOT) and enc.adaptive_filter:
-        # the smallest stream there is: the lowest rate without the filter's bytes
-        r_lo, d_lo = bpp_at(0.0, adaptive_filter=False)
+    if r_lo > target * (1 + OVERSHOOT):
+        # the smallest stream there is: the lowest rate without the layers' bytes
+        r_lo, d_lo = bpp_at(0.0, layers=False)
     if r_lo > target:
         if r_lo <= target * (1 + OVERSHOOT):
             return RateResult(d_lo, lo, r_lo, calls)

@@ -125,8 +125,8 @@ def _dct_matrix() -> np.ndarray:
     return m
 
 
-_DCT = _dct_matrix()
-_BAND = np.minimum(np.add.outer(np.arange(BLOCK), np.arange(BLOCK)), BANDS - 1)  # (8, 8)
+DCT = _dct_matrix()
+BAND = np.minimum(np.add.outer(np.arange(BLOCK), np.arange(BLOCK)), BANDS - 1)  # (8, 8)
 
 
 def to_ycbcr(rgb: np.ndarray) -> np.ndarray:
@@ -171,15 +171,15 @@ def _group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarra
     """(blocks down, across, 8, 8) group of every coefficient of a component within it:
     activity bucket · BANDS + band (encoder and decoder both group through this)."""
     bucket = np.searchsorted(np.array(thresholds), activity, side="right")
-    return bucket[:, :, None, None] * BANDS + _BAND[None, None]
+    return bucket[:, :, None, None] * BANDS + BAND[None, None]
 
 
-def _bits_tables(tables: TableSet) -> list[tuple[int, np.ndarray]]:
+def bits_tables(tables: TableSet) -> list[tuple[int, np.ndarray]]:
     """(offset, −log2 P per bin) of each σ table, for the encoder's cost estimates."""
     return [(t.offset, PMF_PRECISION - np.log2(t.counts.astype(np.float64))) for t in tables.tables]
 
 
-def _symbol_bits(q: np.ndarray, table: tuple[int, np.ndarray]) -> np.ndarray:
+def symbol_bits(q: np.ndarray, table: tuple[int, np.ndarray]) -> np.ndarray:
     """Bits of each symbol of ``q`` under one σ table, escapes counted at ESCAPE_BITS."""
     offset, b = table
     n = len(b)
@@ -188,33 +188,40 @@ def _symbol_bits(q: np.ndarray, table: tuple[int, np.ndarray]) -> np.ndarray:
     return b[np.clip(sym, 0, n - 1)] + escape * ESCAPE_BITS
 
 
-def _best_table(q: np.ndarray, bits: list[tuple[int, np.ndarray]]) -> tuple[int, float]:
+def best_table(q: np.ndarray, bits: list[tuple[int, np.ndarray]]) -> tuple[int, float]:
     """Cheapest σ-index for the symbols ``q`` and its cost in bits."""
     values, counts = np.unique(q, return_counts=True)
-    costs = [float((counts * _symbol_bits(values, t)).sum()) for t in bits]
+    costs = [float((counts * symbol_bits(values, t)).sum()) for t in bits]
     k = int(np.argmin(costs))
     return k, costs[k]
 
 
-def _quantize_group(x: np.ndarray, bits: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, int, float]:
-    """Rate-distortion quantization of one group's coefficients ``x`` (in units of Δ):
+def quantize_group(
+    x: np.ndarray, bits: list[tuple[int, np.ndarray]], scale: np.ndarray | float = 1.0,
+    zero_error: np.ndarray | None = None,
+) -> tuple[np.ndarray, int, float]:
+    """Rate-distortion quantization of one group's coefficients ``x`` (in units of their step):
     (q, σ-index, net gain in bits), net = what the group saves over not coding it. The
-    squared error is priced at the uniform quantizer's slope, 6 / ln 2 bits per Δ²."""
+    squared error is priced at the uniform quantizer's slope, 6 / ln 2 bits per Δ², times
+    ``scale`` (per coefficient: (its step / Δ)² where the steps differ). ``zero_error``: the
+    squared error (in steps²) a coefficient keeps when its q is 0, where that is not x²."""
     sign = np.where(x < 0, -1, 1)
     mag = np.abs(x)
+    zero = mag**2 if zero_error is None else zero_error
     q = np.minimum(np.floor(mag + 0.5 - DEAD_ZONE), Q_LIMIT).astype(np.int64)
     if not q.any():
         return q, SKIP, 0.0
-    weight = 6.0 / math.log(2.0)
+    weight = 6.0 / math.log(2.0) * scale
     candidates = np.stack([np.zeros_like(q), np.maximum(q - 1, 0), q])
-    k, _ = _best_table(sign * q, bits)
+    k, _ = best_table(sign * q, bits)
     for _ in range(2):  # choose q for the table, then the table for q
-        cost = weight * (mag[None] - candidates) ** 2 + _symbol_bits(sign[None] * candidates, bits[k])
+        error = np.where(candidates == 0, zero[None], (mag[None] - candidates) ** 2)
+        cost = weight * error + symbol_bits(sign[None] * candidates, bits[k])
         q = np.take_along_axis(candidates, np.argmin(cost, axis=0)[None], 0)[0]
         if not q.any():
             return q, SKIP, 0.0
-        k, rate = _best_table(sign * q, bits)
-    net = weight * float((mag**2 - (mag - q) ** 2).sum()) - rate
+        k, rate = best_table(sign * q, bits)
+    net = float((weight * (zero - np.where(q == 0, zero, (mag - q) ** 2))).sum()) - rate
     return sign * q, k, net
 
 
@@ -236,7 +243,7 @@ def encode_residual(
     quantiles = np.linspace(0, 1, BUCKETS + 1)[1:-1]
     thresholds = tuple(int(v) for v in np.quantile(activity, quantiles, method="lower"))
     g = _group_index(thresholds, activity)
-    bits = _bits_tables(tables)
+    bits = bits_tables(tables)
     sigma = np.full((3, BUCKETS, BANDS), SKIP, dtype=np.uint8)
     planes: list[np.ndarray | None] = []
     net = -8.0 * (HEAD.size + 2 * 5)  # the head's fixed part and two section-table entries
@@ -244,11 +251,11 @@ def encode_residual(
         if steps[c] == 0:
             planes.append(None)
             continue
-        x = (_DCT @ _blocks(error[c]) @ _DCT.T) / (steps[c] / STEP_UNIT)
+        x = (DCT @ _blocks(error[c]) @ DCT.T) / (steps[c] / STEP_UNIT)
         q = np.zeros(x.shape, dtype=np.int64)
         for group in range(BUCKETS * BANDS):
             sel = g == group
-            gq, k, gain = _quantize_group(x[sel], bits)
+            gq, k, gain = quantize_group(x[sel], bits)
             if k != SKIP and gain > 8.0:  # it pays for its σ-index byte
                 q[sel] = gq
                 sigma[c].flat[group] = k
@@ -302,5 +309,5 @@ def apply_residual(
     ycc = to_ycbcr(decoded)
     for c, q in enumerate(planes):
         if q is not None:
-            ycc[c] += _unblocks(_DCT.T @ (q * (params.steps[c] / STEP_UNIT)) @ _DCT, h, w)
+            ycc[c] += _unblocks(DCT.T @ (q * (params.steps[c] / STEP_UNIT)) @ DCT, h, w)
     return to_rgb(ycc)

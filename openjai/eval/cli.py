@@ -2,7 +2,7 @@
 
     openjai eval --data DIR --codecs openjai,jpeg,... --rates cttc|0.25,0.5 --out results/
                  [--workers N] [--executor process|dask|serial] [--scheduler ADDR]
-                 [--metrics a,b] [--limit N] [--model POINT] [--effort E] [--no-residual] [--no-filter] [--label NAME]
+                 [--metrics a,b] [--limit N] [--model POINT] [--effort E] [--no-residual] [--no-filter] [--no-lattice] [--label NAME]
                  [--test-codec openjai] [-q]
     openjai eval report RESULTS_DIR [--test-codec openjai] [--anchors vvc,hevc,...] [--out DIR]
 
@@ -71,6 +71,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="openjai without its residual layer (give it its own --label or --out)")
     p.add_argument("--no-filter", action="store_true",
                    help="openjai without its adaptive filter (give it its own --label or --out)")
+    p.add_argument("--no-lattice", action="store_true",
+                   help="openjai without its lattice layer for once-JPEG images (give it its own --label or --out)")
     p.add_argument("--label", default="openjai",
                    help="codec name of openjai's rows in results.csv, to keep several models or efforts "
                         "in one CSV (default: %(default)s)")
@@ -95,10 +97,10 @@ def run(args: argparse.Namespace) -> int:
         from ..api import load_model
 
         load_model(args.model)  # an unknown or corrupted model fails here, not in every job
-        if args.model != "base" or args.effort or args.no_residual or args.no_filter:
+        if args.model != "base" or args.effort or args.no_residual or args.no_filter or args.no_lattice:
             # picklable, built in each worker
             codecs["openjai"] = partial(OpenJAICodec, args.model, args.effort, not args.no_residual,
-                                        not args.no_filter)
+                                        not args.no_filter, not args.no_lattice)
         if args.label != "openjai":
             if args.label in CODECS:
                 raise DataError(f"--label {args.label} is the name of another codec; choose another")

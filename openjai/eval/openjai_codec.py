@@ -54,12 +54,13 @@ class OpenJAICodec:
     param_range = ParamRange(low=0.0, high=100.0, increasing=True, integer=False)
 
     def __init__(self, model: str | LoadedCodec = "base", effort: int = 0, residual: bool = True,
-                 adaptive_filter: bool = True) -> None:
+                 adaptive_filter: bool = True, lattice: bool = True) -> None:
         self._lc: LoadedCodec | None = model if isinstance(model, LoadedCodec) else None
         self.point: str | None = None if isinstance(model, LoadedCodec) else model
         self.effort = check_effort(effort)
         self.residual = residual
         self.adaptive_filter = adaptive_filter
+        self.lattice = lattice
         self._cache: tuple[tuple, Encoder] | None = None
 
     # Pickling (process / Dask workers): send the point name, never tensors or caches.
@@ -68,10 +69,10 @@ class OpenJAICodec:
             raise TypeError("an OpenJAICodec built from a LoadedCodec cannot be sent to another process; "
                             "build it from a model point name")
         return {"point": self.point, "effort": self.effort, "residual": self.residual,
-                "adaptive_filter": self.adaptive_filter}
+                "adaptive_filter": self.adaptive_filter, "lattice": self.lattice}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["point"], state["effort"], state["residual"], state["adaptive_filter"])
+        self.__init__(state["point"], state["effort"], state["residual"], state["adaptive_filter"], state["lattice"])
 
     @property
     def model(self) -> LoadedCodec:
@@ -94,7 +95,7 @@ class OpenJAICodec:
         self._cache = None  # release the previous analysis before computing the next
         inp = _image.load(img)  # the same split into planes that openjai.encode does
         enc = Encoder(self.model, inp.rgb, inp.colour, inp.alpha, self.effort, self.residual,
-                      self.adaptive_filter)
+                      self.adaptive_filter, self.lattice)
         self._cache = (key, enc)
         return enc
 

@@ -4,25 +4,29 @@
     python tests/conformance/regenerate.py
 
 Writes <name>.jai for a few inputs and MANIFEST.json with the sha256 of each stream's
-entropy-decoded integers (ẑ, σ-index, r, the adaptive filter's layout and values and the
-residual layer's coefficients: exact on every machine) and of its decoded image
+entropy-decoded integers (ẑ, σ-index, r, the adaptive filter's layout and values, the
+residual layer's coefficients and the lattice layer's table and corrections: exact on
+every machine) and of its decoded image
 (float synthesis with 1 thread: exact on the machine type CI runs on).
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 import openjai
 from openjai import image
 from openjai.codec import container, zoo
 from openjai.codec.container import Section
 from openjai.codec.adaptive_filter import FilterParams
+from openjai.codec.lattice import decode_corrections
 from openjai.codec.residual import block_activity, decode_coefficients
 
 HERE = Path(__file__).resolve().parent
@@ -47,6 +51,14 @@ def latent_digest(data: bytes) -> str:
                                         activity, lc.y_tables)
         for q in planes:
             h.update(b"-" if q is None else np.ascontiguousarray(q).tobytes())
+    if Section.LATTICE in stream.sections:
+        lc = zoo.for_stream(stream.header.model_id, None)
+        activity = block_activity(lat.sigma_index.numpy(), stream.header.height, stream.header.width)
+        params, corrections = decode_corrections(
+            stream.sections[Section.LATTICE], stream.sections[Section.LATTICE_ESCAPES], activity,
+            (stream.header.height, stream.header.width), lc.y_tables)
+        h.update(params.pack())
+        h.update(np.ascontiguousarray(corrections).tobytes())
     return h.hexdigest()
 
 
@@ -72,6 +84,13 @@ def encode(img: np.ndarray, kwargs: dict) -> bytes:
     return _one_thread(lambda: openjai.encode(img, **kwargs))
 
 
+def _once_jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
+    buf = io.BytesIO()
+    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB")).copy()
+
+
 def inputs() -> dict[str, tuple[np.ndarray, dict]]:
     rgb = image.load(SAMPLE).rgb
     rgba = np.dstack([rgb[:37, :53], np.tile(np.arange(53, dtype=np.uint8) * 4, (37, 1))])
@@ -83,6 +102,7 @@ def inputs() -> dict[str, tuple[np.ndarray, dict]]:
         "crop_rgba": (rgba, {"quality": 40}),
         "high_sample_q50": (rgb, {"quality": 50, "model": "high"}),
         "high_crop_q95": (rgb[:96, :160], {"quality": 95, "model": "high"}),
+        "once_jpeg_q70": (_once_jpeg(rgb[50:181, 300:499], 80), {"quality": 70}),  # a lattice layer
     }
 
 
