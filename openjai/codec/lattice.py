@@ -41,7 +41,7 @@ import numpy as np
 
 from ..errors import BitstreamError
 from .coding import SymbolDecoder, SymbolEncoder, TableSet
-from .residual import BAND, BANDS, BLOCK, DCT, SKIP, bits_tables, quantize_group
+from .residual import BAND, BANDS, BLOCK, DCT, SKIP, bits_tables, group_indices, quantize_group
 
 BUCKETS = 4  # activity buckets of the coding groups (block activity as in the residual layer)
 GROUPS = BUCKETS * BANDS
@@ -113,16 +113,8 @@ class LatticeParams:
             raise BitstreamError("lattice table has a zero step")
         if any(b < a for a, b in zip(thresholds, thresholds[1:])):
             raise BitstreamError("lattice activity thresholds are not in increasing order")
-        snapped, coded = (np.unpackbits(np.frombuffer(m, dtype=np.uint8), bitorder="little").astype(bool)
-                          for m in (snap_mask, mask))
-        n = int(coded.sum())
-        if len(data) < HEAD.size + n:
-            raise BitstreamError(f"lattice section too short for the σ-indices of its {n} coded groups")
-        indices = np.frombuffer(data, dtype=np.uint8, count=n, offset=HEAD.size)
-        if (indices >= levels).any():
-            raise BitstreamError(f"lattice σ-index {int(indices.max())} beyond the model's {levels} tables")
-        sigma = np.full(GROUPS, SKIP, dtype=np.uint8)
-        sigma[coded] = indices
+        snapped = np.unpackbits(np.frombuffer(snap_mask, dtype=np.uint8), bitorder="little").astype(bool)
+        sigma = group_indices(data, HEAD.size, mask, levels, "lattice")
         return cls((ox, oy), table, tuple(thresholds), snapped.reshape(UNCERTAINTIES, BANDS),
                    sigma.reshape(BUCKETS, BANDS))
 

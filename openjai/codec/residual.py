@@ -100,22 +100,29 @@ class ResidualParams:
         values = HEAD.unpack_from(data, 0)
         steps = tuple(values[:3])
         thresholds = tuple(values[3 : 3 + BUCKETS - 1])
-        coded = np.unpackbits(np.frombuffer(values[-1], dtype=np.uint8), bitorder="little").astype(bool)
-        n = int(coded.sum())
-        if len(data) < HEAD.size + n:
-            raise BitstreamError(f"residual section too short for the σ-indices of its {n} coded groups")
-        indices = np.frombuffer(data, dtype=np.uint8, count=n, offset=HEAD.size)
-        if (indices >= levels).any():
-            raise BitstreamError(f"residual σ-index {int(indices.max())} beyond the model's {levels} tables")
-        sigma = np.full(GROUPS, SKIP, dtype=np.uint8)
-        sigma[coded] = indices
-        sigma = sigma.reshape(3, BUCKETS, BANDS)
+        sigma = group_indices(data, HEAD.size, values[-1], levels, "residual").reshape(3, BUCKETS, BANDS)
         if any(b < a for a, b in zip(thresholds, thresholds[1:])):
             raise BitstreamError("residual activity thresholds are not in increasing order")
         for c in range(3):
             if steps[c] == 0 and (sigma[c] != SKIP).any():
                 raise BitstreamError("residual codes a component whose step is 0")
         return ResidualParams(steps, thresholds, sigma)  # type: ignore[arg-type]
+
+
+def group_indices(data: bytes, offset: int, mask: bytes, levels: int, layer: str) -> np.ndarray:
+    """σ-index per group (uint8, SKIP where not coded) of a layer's head: ``mask`` has a bit
+    per group (least significant first), and the σ-index bytes of the coded groups start at
+    ``offset`` of ``data``. BitstreamError when they are missing or beyond ``levels`` tables."""
+    coded = np.unpackbits(np.frombuffer(mask, dtype=np.uint8), bitorder="little").astype(bool)
+    n = int(coded.sum())
+    if len(data) < offset + n:
+        raise BitstreamError(f"{layer} section too short for the σ-indices of its {n} coded groups")
+    indices = np.frombuffer(data, dtype=np.uint8, count=n, offset=offset)
+    if (indices >= levels).any():
+        raise BitstreamError(f"{layer} σ-index {int(indices.max())} beyond the model's {levels} tables")
+    sigma = np.full(coded.size, SKIP, dtype=np.uint8)
+    sigma[coded] = indices
+    return sigma
 
 
 def _dct_matrix() -> np.ndarray:
