@@ -9,7 +9,8 @@ within Q/2 of the right multiple, rounding ĉ/Q recovers k for free. The layer s
 table and the few corrections d = k − round(ĉ/Q):
 
     decoder:  ĉ = DCT(Y(x̂) − 128) per full block at the grid offset  ─▶  k = round(ĉ/Q) + d
-              Y' = IDCT(k·Q) + 128;  RGB' = round(RGB(x̂) + (Y' − Y(x̂)))   (chroma unchanged)
+              ĉ' = k·Q where the coefficient moves, else ĉ;  Y' = IDCT(ĉ') + 128
+              RGB' = round(RGB(x̂) + (Y' − Y(x̂)))   (JFIF chroma unchanged)
 
 x̂ is the image after every other layer (uint8 RGB). round(ĉ/Q) is computed in integers
 (JFIF luma ×1000, the DCT matrix in 1/2^16), so every decoder predicts the same k from the
@@ -68,8 +69,8 @@ IJG_LUMA = np.array([
 SOURCE_NOISE = 0.6
 OUTLIERS = 0.1  # the share of coefficients the fit lets lie off the lattice
 FIT_BLOCKS = 4096  # blocks the table and offset search look at (evenly spread)
-#: mean log-likelihood gain per coefficient (nats) over no lattice below which the encoder
-#: does not try the layer
+#: evidence (_fit_score, nats per sampled coefficient) below which the encoder does not try
+#: the layer
 MIN_FIT = 0.05
 
 
