@@ -200,12 +200,12 @@ def _seed_image(h: int, w: int, channels: int, salt: int) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, 0] if channels == 1 else img)
 
 
-def _once_jpeg(img: np.ndarray) -> np.ndarray:
-    """``img`` (RGB or grey) after a round trip through JPEG (quality 50)."""
+def once_jpeg(img: np.ndarray, quality: int = 50) -> np.ndarray:
+    """``img`` (RGB or grey uint8) after a round trip through Pillow's JPEG at ``quality``."""
     from PIL import Image
 
     buf = io.BytesIO()
-    Image.fromarray(img).save(buf, "JPEG", quality=50)
+    Image.fromarray(img).save(buf, "JPEG", quality=quality)
     with Image.open(buf) as im:
         return np.asarray(im).copy()
 
@@ -222,7 +222,7 @@ def make_seeds(lc: LoadedCodec, encode: Callable[..., bytes] | None = None) -> l
                 seeds.append(encode(_seed_image(h, w, c, 10 * i + c), quality=q, model=lc))
     # once-JPEG images (RGB, grey): these carry a lattice layer
     for c in (3, 1):
-        seeds.append(encode(_once_jpeg(_seed_image(64, 64, c, 40)), quality=70, model=lc))
+        seeds.append(encode(once_jpeg(_seed_image(64, 64, c, 40)), quality=70, model=lc))
     # saturated patterns at top quality: these produce Y_ESCAPES entries
     yy, xx = np.mgrid[0:16, 0:16]
     chk = np.zeros((16, 16, 3), np.uint8)

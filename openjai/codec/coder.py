@@ -215,34 +215,43 @@ class Encoder:
         output). Where the lattice snaps the luma, the residual may do better on chroma alone:
         then both are tried, and the one of lower rate-distortion cost (bits plus squared error
         priced at the residual layer's slopes) is kept."""
-        tables = self.lc.y_tables
         if not self.residual:
-            variants = [(0, 0, 0)]
-        elif self.lattice is not None and steps[0]:
-            variants = [steps, (0, *steps[1:])]
-        else:
-            variants = [steps]
+            return self._layers(decoded, activity, (0, 0, 0), steps[0])[0]
+        if self.lattice is None or not steps[0]:
+            return self._layers(decoded, activity, steps, steps[0])[0]
+        original = to_ycbcr(self.rgb)
         best: tuple[float, dict[Section, bytes]] = (math.inf, {})
-        for variant in variants:
-            sections, recon = {}, decoded
-            if any(variant) and (layer := encode_residual(self.rgb, decoded, activity, variant, tables)):
-                sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES] = layer
-                if self.lattice is not None:  # the lattice layer starts from what the decoder has
-                    recon = apply_residual(*layer, decoded, activity, tables)
-            if self.lattice is not None and (
-                layer := encode_lattice(self.lattice, recon, activity, steps[0] / STEP_UNIT, tables)
-            ):
-                sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES] = layer
-                recon = apply_lattice(*layer, recon, activity, tables)
-            if len(variants) == 1:
-                return sections
-            error = (to_ycbcr(self.rgb) - to_ycbcr(recon)) ** 2
+        for variant in (steps, (0, *steps[1:])):
+            sections, recon = self._layers(decoded, activity, variant, steps[0], reconstruct=True)
+            error = (original - to_ycbcr(recon)) ** 2
             cost = 8.0 * sum(map(len, sections.values())) + sum(
                 6.0 / math.log(2.0) * float(e.sum()) / (s / STEP_UNIT) ** 2 for e, s in zip(error, steps) if s
             )
             if cost < best[0]:
                 best = (cost, sections)
         return best[1]
+
+    def _layers(
+        self, decoded: np.ndarray, activity: np.ndarray, steps: tuple[int, int, int], luma_step: int,
+        reconstruct: bool = False,
+    ) -> tuple[dict[Section, bytes], np.ndarray]:
+        """Residual layer with ``steps`` (where it pays; none when all are 0), then the lattice
+        layer priced at ``luma_step``, on ``decoded``: their sections, and with ``reconstruct``
+        the image the decoder makes of them (else ``decoded`` as far as the lattice needed it)."""
+        tables = self.lc.y_tables
+        sections: dict[Section, bytes] = {}
+        recon = decoded
+        if any(steps) and (layer := encode_residual(self.rgb, decoded, activity, steps, tables)):
+            sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES] = layer
+            if self.lattice is not None or reconstruct:  # the lattice layer starts from what the decoder has
+                recon = apply_residual(*layer, decoded, activity, tables)
+        if self.lattice is not None and (
+            layer := encode_lattice(self.lattice, recon, activity, luma_step / STEP_UNIT, tables)
+        ):
+            sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES] = layer
+            if reconstruct:
+                recon = apply_lattice(*layer, recon, activity, tables)
+        return sections, recon
 
 
 def decode_latents(lc: LoadedCodec, stream: Stream, device: str | torch.device = "cpu") -> DecodedLatents:

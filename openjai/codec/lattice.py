@@ -54,7 +54,7 @@ CLASSES = UNCERTAINTIES * BANDS
 HEAD = struct.Struct(f"<2B{BLOCK * BLOCK}s{BUCKETS - 1}H{CLASSES // 8}s{GROUPS // 8}s")
 DCT_BITS = 16
 _DCT_INT = np.round(DCT * 2**DCT_BITS).astype(np.int64)
-_LUMA_INT = (299, 587, 114)  # JFIF luma × 1000
+_LUMA_INT = np.array([299, 587, 114])  # JFIF luma × 1000
 #: |k·Q| bound: an orthonormal 8×8 DCT coefficient of a level-shifted 8-bit block is ≤ 8 · 128
 COEFFICIENT_LIMIT = 1024 + 255
 #: libjpeg's standard luminance table (ITU-T T.81 Annex K), scaled by the IJG quality
@@ -120,11 +120,16 @@ class LatticeParams:
                    sigma.reshape(BUCKETS, BANDS))
 
 
+def _luma_int(rgb: np.ndarray) -> np.ndarray:
+    """JFIF luma × 1000 of uint8 RGB, exact int64."""
+    return rgb.astype(np.int64) @ _LUMA_INT
+
+
 def _luma_milli(rgb: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
     """(JFIF luma − 128) × 1000, exact int64, as (blocks down, across, 8, 8): the full blocks at ``offset``."""
     ox, oy = offset
     nby, nbx = max(rgb.shape[0] - oy, 0) // BLOCK, max(rgb.shape[1] - ox, 0) // BLOCK
-    y = rgb[oy : oy + nby * BLOCK, ox : ox + nbx * BLOCK].astype(np.int64) @ np.array(_LUMA_INT) - 128_000
+    y = _luma_int(rgb[oy : oy + nby * BLOCK, ox : ox + nbx * BLOCK]) - 128_000
     return y.reshape(nby, BLOCK, nbx, BLOCK).transpose(0, 2, 1, 3)
 
 
@@ -162,7 +167,7 @@ def _luma_float(rgb: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
 
 def _block_phase(rgb: np.ndarray) -> tuple[int, int]:
     """The grid offset where luma steps across block edges are largest (JPEG's blocking)."""
-    y = rgb.astype(np.int64) @ np.array(_LUMA_INT)
+    y = _luma_int(rgb)
     phase = []
     for axis in (1, 0):
         step = np.abs(np.diff(y, axis=axis)).mean(axis=1 - axis)  # per column / row boundary

@@ -13,16 +13,15 @@ every machine) and of its decoded image
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 import openjai
 from openjai import image
+from openjai.fuzz import once_jpeg
 from openjai.codec import container, zoo
 from openjai.codec.container import Section
 from openjai.codec.adaptive_filter import FilterParams
@@ -84,13 +83,6 @@ def encode(img: np.ndarray, kwargs: dict) -> bytes:
     return _one_thread(lambda: openjai.encode(img, **kwargs))
 
 
-def _once_jpeg(rgb: np.ndarray, quality: int) -> np.ndarray:
-    buf = io.BytesIO()
-    Image.fromarray(rgb).save(buf, "JPEG", quality=quality)
-    with Image.open(buf) as im:
-        return np.asarray(im.convert("RGB")).copy()
-
-
 def inputs() -> dict[str, tuple[np.ndarray, dict]]:
     rgb = image.load(SAMPLE).rgb
     rgba = np.dstack([rgb[:37, :53], np.tile(np.arange(53, dtype=np.uint8) * 4, (37, 1))])
@@ -102,7 +94,7 @@ def inputs() -> dict[str, tuple[np.ndarray, dict]]:
         "crop_rgba": (rgba, {"quality": 40}),
         "high_sample_q50": (rgb, {"quality": 50, "model": "high"}),
         "high_crop_q95": (rgb[:96, :160], {"quality": 95, "model": "high"}),
-        "once_jpeg_q70": (_once_jpeg(rgb[50:181, 300:499], 80), {"quality": 70}),  # a lattice layer
+        "once_jpeg_q70": (once_jpeg(np.ascontiguousarray(rgb[50:181, 300:499]), 80), {"quality": 70}),  # a lattice layer
     }
 
 
