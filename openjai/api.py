@@ -70,7 +70,9 @@ def encode(
     the residual layer out (codec/residual.py), ``adaptive_filter=False`` the filter the
     encoder fits to the image (codec/adaptive_filter.py), ``lattice=False`` the layer that
     snaps the luma of a once-JPEG image to its DCT lattice (codec/lattice.py); with all off,
-    the learned codec alone.
+    the learned codec alone. At a ``bpp`` target a once-JPEG image is searched once per
+    lattice weight, and a stream better in the model's distortion may replace the plain one
+    (codec/ratecontrol.py).
     """
     if bpp is not None and quality is not None:
         raise RateControlError("give either bpp or quality, not both")

@@ -7,14 +7,17 @@ import io
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import openjai
 from openjai.codec import container
 from openjai.codec import lattice as lt
-from openjai.codec.coder import Encoder
+from openjai.codec.coder import LATTICE_WEIGHTS, Encoder
 from openjai.codec.container import ColourMode, Section
-from openjai.errors import BitstreamError
+from openjai.codec.distortion import distortion
+from openjai.codec.ratecontrol import UNDERSHOOT, match_bpp, preferred_stream, search_rate
+from openjai.errors import BitstreamError, OpenJAIError
 from openjai.eval.metrics.psnr import psnr_y
 
 
@@ -124,9 +127,57 @@ def test_rate_controlled_once_jpeg_beats_the_plain_codec(shipped, once_jpeg):
     assert psnr_y(once_jpeg, openjai.decode(with_lattice)) > psnr_y(once_jpeg, openjai.decode(plain)) + 1.0
 
 
+def test_a_heavier_lattice_weight_corrects_more(shipped, once_jpeg, jpeg_stream):
+    enc = Encoder(shipped, once_jpeg, ColourMode.RGB, None)
+    assert enc.lattice_weights == LATTICE_WEIGHTS and LATTICE_WEIGHTS[0] == 1.0 < LATTICE_WEIGHTS[-1]
+    heavy = enc.code(5.0, lattice_weight=LATTICE_WEIGHTS[-1])
+    light, heavy_sections = container.parse(jpeg_stream).sections, container.parse(heavy).sections
+    assert heavy_sections[Section.Y] == light[Section.Y]  # the weight moves the layers only
+    assert len(heavy_sections[Section.LATTICE]) > len(light[Section.LATTICE])
+    assert psnr_y(once_jpeg, openjai.decode(heavy)) > psnr_y(once_jpeg, openjai.decode(jpeg_stream)) + 0.2
+
+
+def test_encoder_distortion_is_the_models_on_the_decoded_image(shipped, once_jpeg, jpeg_stream):
+    enc = Encoder(shipped, once_jpeg, ColourMode.RGB, None)
+    as_float = [torch.from_numpy(a.astype(np.float32)).permute(2, 0, 1)[None] / 255.0
+                for a in (openjai.decode(jpeg_stream), once_jpeg)]
+    kind = shipped.model.cfg.distortion
+    parts = enc.distortion(jpeg_stream)
+    assert len(parts) == (2 if kind.endswith("+msssim") else 1)
+    assert np.mean(parts) == pytest.approx(float(distortion(*as_float, kind)))
+    bare = Encoder(shipped, once_jpeg, ColourMode.RGB, None, residual=False, adaptive_filter=False, lattice=False)
+    with pytest.raises(OpenJAIError, match="no pixels"):
+        bare.distortion(jpeg_stream)
+
+
+def test_rate_control_keeps_the_preferred_weight(shipped, once_jpeg):
+    enc = Encoder(shipped, once_jpeg, ColourMode.RGB, None)
+    target = 0.8
+    each = [search_rate(enc, target, UNDERSHOOT, w) for w in enc.lattice_weights]
+    assert all(r.bpp <= target and r.lattice_weight == w for r, w in zip(each, enc.lattice_weights))
+    chosen = match_bpp(enc, target)
+    assert chosen.data == each[preferred_stream(enc, [r.data for r in each])].data
+    assert chosen.iterations == sum(r.iterations for r in each)
+    assert openjai.encode(once_jpeg, bpp=target, model=shipped) == chosen.data
+
+
+def test_an_alternative_replaces_the_first_stream_only_if_no_worse_in_every_part(shipped, once_jpeg,
+                                                                               jpeg_stream, monkeypatch):
+    enc = Encoder(shipped, once_jpeg, ColourMode.RGB, None)
+    coarse = enc.code(1.0)
+    assert preferred_stream(enc, [coarse, jpeg_stream]) == 1  # the higher rate is better in both parts
+    assert preferred_stream(enc, [jpeg_stream, coarse, jpeg_stream]) == 0
+    assert preferred_stream(enc, [b"not decoded", b"not decoded"]) == 0  # one stream: nothing to measure
+    parts = {b"a": (5.0, 5.0), b"b": (1.0, 6.0), b"c": (4.0, 5.0), b"d": (4.0, 4.0)}
+    monkeypatch.setattr(enc, "distortion", parts.__getitem__)
+    assert preferred_stream(enc, [b"a", b"b"]) == 0  # a lower sum bought with a worse part
+    assert preferred_stream(enc, [b"a", b"b", b"c"]) == 2
+    assert preferred_stream(enc, [b"a", b"c", b"d"]) == 2
+
+
 def test_no_lattice_section_for_other_images(shipped, sample_rgb):
     enc = Encoder(shipped, np.ascontiguousarray(sample_rgb[:96, :128]), ColourMode.RGB, None)
-    assert enc.lattice is None
+    assert enc.lattice is None and enc.lattice_weights == (1.0,)
     assert Section.LATTICE not in container.parse(enc.code(5.0)).sections
 
 

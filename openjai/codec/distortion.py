@@ -53,6 +53,13 @@ def _ycbcr(x: torch.Tensor) -> torch.Tensor:
 
 def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
     """(B,) distortion of each example (see module docstring); x, x̂: (B, 3, H, W) in [0, 1]."""
+    parts = distortion_parts(x_hat, x, kind)
+    return parts[0] if len(parts) == 1 else 0.5 * parts[0] + 0.5 * parts[1]
+
+
+def distortion_parts(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> tuple[torch.Tensor, ...]:
+    """The terms :func:`distortion` averages, each (B,): (pixel,) or, for ``…+msssim``,
+    (pixel, W·(1 − MS-SSIM))."""
     if kind not in DISTORTIONS:
         raise ValueError(f"distortion must be one of {DISTORTIONS}, got {kind!r}")
     if kind.startswith("ycbcr-mse"):
@@ -62,9 +69,9 @@ def distortion(x_hat: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
     else:
         pixel = ((x_hat - x) ** 2).flatten(1).mean(1) * 255.0**2
     if not kind.endswith("+msssim"):
-        return pixel
+        return (pixel,)
     ssim = ms_ssim(_luma(x_hat.clamp(0, 1)), _luma(x))
-    return 0.5 * pixel + 0.5 * MSSSIM_SCALE * (1.0 - ssim)
+    return pixel, MSSSIM_SCALE * (1.0 - ssim)
 
 
 def _blur_matrix(n: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:

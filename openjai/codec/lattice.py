@@ -226,12 +226,14 @@ def fit_lattice(original: np.ndarray) -> LatticeFit | None:
 
 
 def encode_lattice(
-    fit: LatticeFit, decoded: np.ndarray, activity: np.ndarray, step: float, tables: TableSet
+    fit: LatticeFit, decoded: np.ndarray, activity: np.ndarray, step: float, tables: TableSet,
+    error_weight: float = 1.0,
 ) -> tuple[bytes, bytes] | None:
     """(LATTICE, LATTICE_ESCAPES) sections that snap ``decoded``'s luma to the lattice of
     ``fit`` where that pays at the slope of a uniform quantizer of ``step`` (the residual
     layer's luma step, levels), or None when it pays nowhere. ``activity``: block_activity
-    of the stream's latent."""
+    of the stream's latent. ``error_weight`` > 1 prices the luma error that many times
+    higher, so more corrections pay (rate control tries it: see ratecontrol.py)."""
     k_hat, snap_class = predict(decoded, fit.offset, fit.table)
     if k_hat.size == 0:
         return None
@@ -241,7 +243,7 @@ def encode_lattice(
     g = _group_index(thresholds, block_activity)
     x = fit.coefficients / fit.table - k_hat  # the correction each coefficient needs, in steps
     keep_error = ((fit.coefficients - _luma_float(decoded, fit.offset)) / fit.table) ** 2  # in steps²
-    scale = np.broadcast_to((fit.table / step) ** 2, x.shape)
+    scale = np.broadcast_to((fit.table / step) ** 2 * error_weight, x.shape)
     weight = 6.0 / math.log(2.0) * scale  # bits per step²
     bits = bits_tables(tables)
     # which classes snap and which corrections pay depend on each other: start from every

@@ -10,7 +10,10 @@ Settings: the parameter is ``--quality`` in [0, 100] (float, rate increasing), w
 maps linearly onto the encoder's rate range (``codec.ratecontrol.quality_to_rate``). Rate
 matching for the CTTC therefore searches quality with :func:`openjai.eval.ratematch.match_rate`,
 exactly as it does an anchor's knob, and never uses openjai's own bpp search (which would give
-openjai a different selection rule from the anchors).
+openjai a different selection rule from the anchors). For an image that was a JPEG the encoder
+has more than one lattice weight (``Encoder.lattice_weights``): ``alternatives`` offers the
+adapter at the others, each searched by the same rule, and ``preferred`` chooses among their
+streams as ``openjai encode --bpp`` does (``ratecontrol.preferred_stream``).
 
 Colour: the image is coded as RGB (the model's own colour handling, see ``openjai.image``); a
 grey decode (never produced from a 3-channel input) would be expanded to 3 equal channels.
@@ -33,7 +36,7 @@ import numpy as np
 from openjai import api
 from openjai import image as _image
 from openjai.codec.coder import Encoder
-from openjai.codec.ratecontrol import quality_to_rate
+from openjai.codec.ratecontrol import preferred_stream, quality_to_rate
 from openjai.codec.refine import check_effort
 from openjai.codec.weights import LoadedCodec
 from openjai.errors import ImageError
@@ -54,13 +57,14 @@ class OpenJAICodec:
     param_range = ParamRange(low=0.0, high=100.0, increasing=True, integer=False)
 
     def __init__(self, model: str | LoadedCodec = "base", effort: int = 0, residual: bool = True,
-                 adaptive_filter: bool = True, lattice: bool = True) -> None:
+                 adaptive_filter: bool = True, lattice: bool = True, lattice_weight: float = 1.0) -> None:
         self._lc: LoadedCodec | None = model if isinstance(model, LoadedCodec) else None
         self.point: str | None = None if isinstance(model, LoadedCodec) else model
         self.effort = check_effort(effort)
         self.residual = residual
         self.adaptive_filter = adaptive_filter
         self.lattice = lattice
+        self.lattice_weight = lattice_weight
         self._cache: tuple[tuple, Encoder] | None = None
 
     # Pickling (process / Dask workers): send the point name, never tensors or caches.
@@ -69,10 +73,12 @@ class OpenJAICodec:
             raise TypeError("an OpenJAICodec built from a LoadedCodec cannot be sent to another process; "
                             "build it from a model point name")
         return {"point": self.point, "effort": self.effort, "residual": self.residual,
-                "adaptive_filter": self.adaptive_filter, "lattice": self.lattice}
+                "adaptive_filter": self.adaptive_filter, "lattice": self.lattice,
+                "lattice_weight": self.lattice_weight}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["point"], state["effort"], state["residual"], state["adaptive_filter"], state["lattice"])
+        self.__init__(state["point"], state["effort"], state["residual"], state["adaptive_filter"], state["lattice"],
+                      state["lattice_weight"])
 
     @property
     def model(self) -> LoadedCodec:
@@ -102,7 +108,23 @@ class OpenJAICodec:
     def encode(self, img: np.ndarray, param: float) -> bytes:
         """Bytes of ``openjai.encode(img, quality=param, model=..., effort=...)`` (RateControlError outside [0, 100])."""
         enc = self._encoder(img)
-        return enc.code(quality_to_rate(float(param), enc.top_rate))
+        return enc.code(quality_to_rate(float(param), enc.top_rate), lattice_weight=self.lattice_weight)
+
+    def alternatives(self, img: np.ndarray) -> list["OpenJAICodec"]:
+        """This codec at the image's other lattice weights (none unless it was a JPEG), sharing
+        its analysis of the image: the candidates ``openjai encode --bpp`` searches too."""
+        enc = self._encoder(img)
+        out = []
+        for weight in enc.lattice_weights[1:]:
+            alt = OpenJAICodec(self.point if self.point is not None else self._lc, self.effort, self.residual,
+                               self.adaptive_filter, self.lattice, weight)
+            alt._lc, alt._cache = self._lc, self._cache
+            out.append(alt)
+        return out
+
+    def preferred(self, img: np.ndarray, streams: list[bytes]) -> int:
+        """Index of the stream openjai's rate control keeps (``ratecontrol.preferred_stream``)."""
+        return preferred_stream(self._encoder(img), streams)
 
     def decode(self, data: bytes) -> np.ndarray:
         out = api.decode(data, model=self.model)

@@ -22,6 +22,7 @@ from openjai.cli import main as cli_main
 from openjai.eval.anchors import JPEG, WebP
 from openjai.eval.anchors.base import ParamRange
 from openjai.eval.cttc import BASE_COLUMNS, CODECS, Job, parse_rates, run_cttc, run_job
+from openjai.eval.metrics.psnr import psnr_rgb
 from openjai.eval.openjai_codec import OpenJAICodec
 from openjai.eval.report import load_results
 
@@ -278,3 +279,49 @@ def test_encode_time_reuses_the_search_encode(cls, data_dir):
     for r, t in zip(rows, targets):
         assert r["reached"] == "True" and float(r["bpp"]) <= t
         assert 0.01 <= float(r["encode_s"]) < 1.0  # the sleep is inside the timed encode
+
+
+class _Alternative(_SleepyCodec):
+    """The same rates, another stream (bytes of 1s), decoded to another grey."""
+
+    def encode(self, img, param):
+        super().encode(img, param)
+        return b"\x01" * int(param)
+
+    def decode(self, data):
+        return np.full((H, W, 3), 64, np.uint8)
+
+
+class _ChoosyCodec(_SleepyCodec):
+    """Offers one alternative per image and prefers its streams."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+        self.alt = _Alternative()
+
+    def alternatives(self, img):
+        self.asked += 1
+        return [self.alt]
+
+    def preferred(self, img, streams):
+        return next(i for i, s in enumerate(streams) if s[:1] == b"\x01")
+
+
+def test_a_codec_with_alternatives_gets_the_stream_it_prefers(data_dir):
+    codecs: list[_ChoosyCodec] = []
+
+    def factory():
+        codecs.append(_ChoosyCodec())
+        return codecs[-1]
+
+    targets = (0.25, 0.5)
+    rows = run_job(Job("img0.png", str(data_dir / "img0.png"), "sleepy", targets, ("psnr_rgb",), factory=factory))
+    (codec,) = codecs
+    assert codec.asked == 1  # once per image, not per target
+    img = np.asarray(Image.open(data_dir / "img0.png").convert("RGB"))
+    alternative = psnr_rgb(img, np.full(img.shape, 64, np.uint8))
+    for r, t in zip(rows, targets):
+        assert r["reached"] == "True" and float(r["bpp"]) <= t
+        assert float(r["psnr_rgb"]) == pytest.approx(alternative)  # decoded by the alternative
+        assert float(r["param"]) in codec.alt.encodes and 0.01 <= float(r["encode_s"]) < 1.0  # the alternative's time
