@@ -16,7 +16,7 @@ from openjai.codec import lattice as lt
 from openjai.codec.coder import LATTICE_WEIGHTS, Encoder
 from openjai.codec.container import ColourMode, Section
 from openjai.codec.distortion import distortion
-from openjai.codec.ratecontrol import UNDERSHOOT, match_bpp, preferred_stream, search_rate
+from openjai.codec.ratecontrol import match_bpp, preferred_stream, search_rate
 from openjai.errors import BitstreamError, OpenJAIError
 from openjai.eval.metrics.psnr import psnr_y
 
@@ -153,7 +153,7 @@ def test_encoder_distortion_is_the_models_on_the_decoded_image(shipped, once_jpe
 def test_rate_control_keeps_the_preferred_weight(shipped, once_jpeg):
     enc = Encoder(shipped, once_jpeg, ColourMode.RGB, None)
     target = 0.8
-    each = [search_rate(enc, target, UNDERSHOOT, w) for w in enc.lattice_weights]
+    each = [search_rate(enc, target, w) for w in enc.lattice_weights]
     assert all(r.bpp <= target and r.lattice_weight == w for r, w in zip(each, enc.lattice_weights))
     chosen = match_bpp(enc, target)
     assert chosen.data == each[preferred_stream(enc, [r.data for r in each])].data

@@ -48,20 +48,13 @@ def quality_to_rate(quality: float, top_rate: float) -> float:
     return quality / 100.0 * top_rate
 
 
-def match_bpp(enc: Encoder, target: float, undershoot: float = UNDERSHOOT) -> RateResult:
-    """Stream of the largest rate ≤ target (or ≤ target·1.1 at the bottom of the range), found
-    within ``undershoot`` below the target where the range allows. Where the encoder has
-    several lattice weights (an image that was a JPEG), each gets its own search and
-    :func:`preferred_stream` chooses among their streams."""
-    if not target > 0 or math.isinf(target):
-        raise RateControlError(f"target bpp must be a positive number, got {target}")
-    best = search_rate(enc, target, undershoot, enc.lattice_weights[0])
-    calls = best.iterations
-    if len(enc.lattice_weights) > 1:
-        found = [best] + [search_rate(enc, target, undershoot, w) for w in enc.lattice_weights[1:]]
-        calls = sum(r.iterations for r in found)
-        best = found[preferred_stream(enc, [r.data for r in found])]
-    return RateResult(best.data, best.rate, best.bpp, calls, best.lattice_weight)
+def match_bpp(enc: Encoder, target: float) -> RateResult:
+    """Stream of the largest rate ≤ target (or ≤ target·1.1 at the bottom of the range). Where
+    the encoder has several lattice weights (an image that was a JPEG), each gets its own
+    search and :func:`preferred_stream` chooses among their streams."""
+    found = [search_rate(enc, target, w) for w in enc.lattice_weights]
+    best = found[preferred_stream(enc, [r.data for r in found])]
+    return RateResult(best.data, best.rate, best.bpp, sum(r.iterations for r in found), best.lattice_weight)
 
 
 def preferred_stream(enc: Encoder, streams: list[bytes]) -> int:
@@ -83,7 +76,10 @@ def preferred_stream(enc: Encoder, streams: list[bytes]) -> int:
     return best
 
 
-def search_rate(enc: Encoder, target: float, undershoot: float, lattice_weight: float) -> RateResult:
+def search_rate(enc: Encoder, target: float, lattice_weight: float = 1.0) -> RateResult:
+    """The rate search of :func:`match_bpp` for one lattice weight."""
+    if not target > 0 or math.isinf(target):
+        raise RateControlError(f"target bpp must be a positive number, got {target}")
     top = enc.top_rate
     calls = 0
 
@@ -112,7 +108,7 @@ def search_rate(enc: Encoder, target: float, undershoot: float, lattice_weight: 
     best = (lo, r_lo, d_lo)
     side = 0
     f_lo, f_hi = math.log(r_lo) - math.log(target), math.log(r_hi) - math.log(target)
-    while calls < MAX_ITERATIONS and best[1] < target * (1 - undershoot):
+    while calls < MAX_ITERATIONS and best[1] < target * (1 - UNDERSHOOT):
         rate = hi - f_hi * (hi - lo) / (f_hi - f_lo)
         rate = min(max(rate, lo + 1e-4 * (hi - lo)), hi - 1e-4 * (hi - lo))
         r, d = bpp_at(rate)
