@@ -107,7 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("encode", help="compress images to .jai", description=(
         "Compress images (PNG, JPEG, PPM/PGM, TIFF, BMP, WebP; 8-bit RGB, grey, RGBA) to .jai. "
         "--bpp searches the rate on the actual coded size (never above the target by more than 10%; "
-        "for a photo that was a JPEG, once per lattice weight, keeping the least distorted stream); "
+        "for a photo that was a JPEG, once per lattice weight, keeping a heavier weight only where it is "
+        "less distorted in every respect); "
         "--quality 0..100 maps linearly onto the rate range: the model's rate points, then (with the "
         "residual layer) four steps of finer residual, up to near-lossless (default 50)."))
     e.add_argument("inputs", nargs="+", help="input image(s)")

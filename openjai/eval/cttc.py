@@ -330,8 +330,8 @@ def run_job(job: Job) -> list[dict[str, str]]:
         if point.reached and len(memos) > 1:
             points = [point] + [match_rate(m, img, target, job.tolerance) for m in memos[1:]]
             usable = [i for i, p in enumerate(points) if p.reached]
-            i = usable[codec.preferred(img, [points[i].bytes for i in usable])]
-            point, memo = points[i], memos[i]
+            best = usable[codec.preferred(img, [points[u].bytes for u in usable])]
+            point, memo = points[best], memos[best]
         chosen = memo.codec
         clear = getattr(chosen, "clear_cache", None)
         if callable(clear):  # a cached analysis makes the search's times dishonest: clean re-encode
