@@ -13,7 +13,7 @@ import openjai
 from openjai.codec import refine
 from openjai.codec.coder import Encoder, _hyper_t, _mean, _padded_uint8, _sigma_index
 from openjai.codec.container import ColourMode
-from openjai.codec.distortion import distortion, pixel_part
+from openjai.codec.distortion import distortion, kind_for_size
 from openjai.codec.scale_decoder import ACT_BITS
 from openjai.codec.entropy import gaussian_likelihood
 from openjai.errors import OpenJAIError
@@ -51,7 +51,7 @@ def test_refinement_lowers_estimated_cost(shipped, sample_rgb, monkeypatch, tile
     rgb = sample_rgb[:96, :160]
     beta = 4.0
     x, y, mu, k, t = _latents(shipped, rgb, beta)
-    kind = pixel_part(shipped.model.cfg.distortion)  # the image is too small for MS-SSIM
+    kind = kind_for_size(shipped.model.cfg.distortion, *rgb.shape[:2])  # too small for MS-SSIM
     before = _estimated_cost(shipped, x, y, mu, k, beta, kind)
     refined = refine.refine_latents(shipped.model, x, y, mu, t, beta, iterations=10)
     after = _estimated_cost(shipped, x, refined, mu, k, beta, kind)

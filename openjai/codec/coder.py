@@ -32,7 +32,7 @@ from .adaptive_filter import FilterParams, apply_filter, fit_filter
 from .coding import MAX_ESCAPE, SymbolDecoder, SymbolEncoder, decode_symbols, encode_symbols
 from .container import ColourMode, Header, Section, Stream
 from .context import T_HIGH, T_LOW, anchor_mask
-from .distortion import MSSSIM_MIN_SIDE, distortion_parts, pixel_part
+from .distortion import distortion_parts, kind_for_size
 from .lattice import apply_lattice, encode_lattice, fit_lattice
 from .refine import EFFORT_ITERATIONS, check_effort, lambda_at, refine_latents
 from .residual import (
@@ -185,9 +185,7 @@ class Encoder:
             raise OpenJAIError("this encoder keeps no pixels to measure a distortion against (all layers off)")
         stream = container.parse(data)
         decoded = reconstruct(self.lc, decode_latents(self.lc, stream), stream)
-        kind = self.lc.model.cfg.distortion
-        if min(self.height, self.width) <= MSSSIM_MIN_SIDE:
-            kind = pixel_part(kind)  # too small for MS-SSIM's 5 scales
+        kind = kind_for_size(self.lc.model.cfg.distortion, self.height, self.width)
         as_float = [torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
                     for a in (decoded, self.rgb)]
         return tuple(float(p) for p in distortion_parts(*as_float, kind))

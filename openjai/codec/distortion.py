@@ -111,6 +111,7 @@ def ms_ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return torch.prod(torch.stack(terms, 1) ** weights, 1)
 
 
-def pixel_part(kind: str) -> str:
-    """The distortion without its MS-SSIM half (for regions too small for MS-SSIM)."""
-    return kind.removesuffix("+msssim")
+def kind_for_size(kind: str, height: int, width: int) -> str:
+    """``kind`` for an image or region of that size: without its MS-SSIM half where a side is
+    too short for MS-SSIM's 5 scales."""
+    return kind.removesuffix("+msssim") if min(height, width) <= MSSSIM_MIN_SIDE else kind

@@ -33,7 +33,7 @@ import math
 import torch
 
 from ..errors import OpenJAIError
-from .distortion import MSSSIM_MIN_SIDE, distortion, pixel_part
+from .distortion import distortion, kind_for_size
 from .entropy import gaussian_likelihood, ste_round
 from .model import Codec
 
@@ -114,9 +114,7 @@ def _refine_tile(model, x, y, mu, t, inv_gain, lam, rows, cols, iterations) -> N
     dr0, dr1, dc0, dc1 = max(wr0, r0 - REACH), min(wr1, r1 + REACH), max(wc0, c0 - REACH), min(wc1, c1 + REACH)
     target = x[..., dr0 * STEP : dr1 * STEP, dc0 * STEP : dc1 * STEP].float() / 255.0
     pixels = (..., slice((dr0 - wr0) * STEP, (dr1 - wr0) * STEP), slice((dc0 - wc0) * STEP, (dc1 - wc0) * STEP))
-    kind = model.cfg.distortion
-    if min(target.shape[-2:]) <= MSSSIM_MIN_SIDE:
-        kind = pixel_part(kind)
+    kind = kind_for_size(model.cfg.distortion, *target.shape[-2:])
     weight = lam * target.shape[-2] * target.shape[-1]  # λ · n: D is a per-pixel mean
     fixed, mu_h, t_h = y[win].detach(), mu[win], t[win]
     v = fixed[tile].clone().requires_grad_(True)
