@@ -2,6 +2,7 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,6 +10,9 @@ from conftest import psnr
 
 import openjai
 from openjai.errors import BitstreamError, ModelError, RateControlError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "conformance"))
+import check as conformance_check  # noqa: E402
 
 
 @pytest.mark.parametrize("h, w", [(1, 1), (5, 17), (3, 1000), (64, 64), (65, 63)])
@@ -147,12 +151,13 @@ open(sys.argv[2], 'wb').write(openjai.encode(openjai.__path__[0] + '/data/sample
 
 
 def test_latents_identical_across_thread_counts(tmp_path):
-    """Write with 1 thread, decode with 1 and 2 threads: identical integer latents; a 2-thread
-    encoder writes the identical stream."""
+    """Write with 1 thread, decode with 1 and 2 threads: identical integer latents. A 2-thread
+    encoder sums its float analysis in another order, so its stream is only guaranteed within
+    the conformance tolerance of the 1-thread one (docs/bitstream.md, "Conformance")."""
     s1, s2 = tmp_path / "t1.jai", tmp_path / "t2.jai"
     subprocess.run([sys.executable, "-c", _ENCODE_SCRIPT, "1", str(s1)], check=True)
     subprocess.run([sys.executable, "-c", _ENCODE_SCRIPT, "2", str(s2)], check=True)
-    assert s1.read_bytes() == s2.read_bytes()
+    assert conformance_check.encode_problems(s2.read_bytes(), s1.read_bytes(), openjai.decode(s1.read_bytes())) == []
     outs = [subprocess.run([sys.executable, "-c", _LATENT_SCRIPT, str(n), str(s1)], check=True,
                            capture_output=True, text=True).stdout.split() for n in (1, 2)]
     assert outs[0][0] == outs[1][0]

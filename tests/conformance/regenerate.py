@@ -3,11 +3,12 @@
 
     python tests/conformance/regenerate.py
 
-Writes <name>.jai for a few inputs and MANIFEST.json with the sha256 of each stream's
-entropy-decoded integers (ẑ, σ-index, r, the adaptive filter's layout and values, the
-residual layer's coefficients and the lattice layer's table and corrections: exact on
-every machine) and of its decoded image
-(float synthesis with 1 thread: exact on the machine type CI runs on).
+Writes <name>.jai for a few inputs, <name>.png (its decoded image: the reference that other
+machines' float synthesis must match within the manifest's tolerance) and MANIFEST.json with
+the sha256 of each stream, of its entropy-decoded integers (ẑ, σ-index, r, the adaptive
+filter's layout and values, the residual layer's coefficients and the lattice layer's table
+and corrections: exact on every machine) and of the reference image's samples, and the
+tolerances that check.py applies (docs/bitstream.md, "Conformance").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 import openjai
 from openjai import image
@@ -29,6 +31,15 @@ from openjai.codec.lattice import decode_corrections
 from openjai.codec.residual import block_activity, decode_coefficients
 
 HERE = Path(__file__).resolve().parent
+#: what check.py allows where the float path decides (docs/bitstream.md, "Conformance"); the
+#: exact parts (stream bytes, entropy-decoded integers) allow nothing. Seen between an AVX-512
+#: machine and the same one limited to AVX2 kernels (ONEDNN_MAX_CPU_ISA=AVX2): decode, 17-25
+#: samples of 720 000 moved by one level; encode, 2 latent symbols of 12 288 rounded the other
+#: way (high_crop_q95: 53.6 dB against the reference), the other streams' symbols identical.
+TOLERANCE = {
+    "decode": {"max_abs": 1, "min_identical": 0.999, "min_psnr": 60.0},
+    "encode": {"max_size_change": 0.01, "max_changed_symbols": 0.001, "min_psnr": 45.0},
+}
 SAMPLE = HERE.parents[1] / "openjai" / "data" / "sample.png"
 
 
@@ -64,7 +75,8 @@ def latent_digest(data: bytes) -> str:
 def _one_thread(f):
     """Run ``f()`` with 1 torch thread: the float convolutions sum in an order that depends on
     the thread count, which can move a pixel by one level (and so the encoder's filter and
-    residual layer, which it fits to the decoded pixels)."""
+    residual layer, which it fits to the decoded pixels); with one thread, the machine that
+    wrote the streams writes them again byte for byte."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -73,9 +85,9 @@ def _one_thread(f):
         torch.set_num_threads(threads)
 
 
-def image_digest(data: bytes) -> str:
-    """Digest of the decoded image, synthesised with 1 thread."""
-    return _one_thread(lambda: hashlib.sha256(np.ascontiguousarray(openjai.decode(data)).tobytes()).hexdigest())
+def pixel_digest(img: np.ndarray) -> str:
+    """Digest of an image's samples (as ``openjai.decode`` returns them)."""
+    return hashlib.sha256(np.ascontiguousarray(img).tobytes()).hexdigest()
 
 
 def encode(img: np.ndarray, kwargs: dict) -> bytes:
@@ -100,14 +112,16 @@ def inputs() -> dict[str, tuple[np.ndarray, dict]]:
 
 def main() -> None:
     points = sorted({kwargs.get("model", "base") for _, kwargs in inputs().values()})
-    manifest = {"models": {p: openjai.load_model(p).model_id for p in points}, "streams": {}}
+    manifest = {"models": {p: openjai.load_model(p).model_id for p in points}, "tolerance": TOLERANCE, "streams": {}}
     for name, (img, kwargs) in inputs().items():
         data = encode(img, kwargs)
         (HERE / f"{name}.jai").write_bytes(data)
+        decoded = _one_thread(lambda: openjai.decode(data))
+        Image.fromarray(decoded).save(HERE / f"{name}.png", optimize=True)
         manifest["streams"][name] = {
             "stream_sha256": hashlib.sha256(data).hexdigest(),
             "latents_sha256": latent_digest(data),
-            "image_sha256": image_digest(data),
+            "image_sha256": pixel_digest(decoded),
         }
     (HERE / "MANIFEST.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {len(manifest['streams'])} streams for {', '.join(manifest['models'].values())}")
