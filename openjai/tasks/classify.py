@@ -1,0 +1,107 @@
+"""ImageNet classification from the entropy-decoded latents, without the synthesis transform.
+
+    .jai ─decode_latents─▶ ŷ (128, H/16, W/16) ─bridge─▶ ≈ ResNet-50 layer3 (1024, H/16, W/16)
+         ─ReLU─▶ ResNet-50 layer4 ─▶ pool ─▶ fc ─▶ 1000 logits
+
+The bridge (JPEG AI's approach, see DESIGN.md "Tasks on latents") is a small stride-1
+network at the latent resolution; it was trained to reproduce the features ResNet-50's layer3
+computes from the ORIGINAL pixels (feature distillation, no labels: train_classify.py). The
+rest of ResNet-50 runs unchanged from there, so its weights come from the set-up step
+(resnet.py); the bridge's come from the task registry (weights/classify.*).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+from torch import nn
+
+from .. import api
+from .registry import load_task_weights
+from .resnet import LAYER3_CHANNELS, load_resnet50
+
+TASK = "classify"
+TOP = 5
+
+
+class ResBlock(nn.Module):
+    """x + conv3×3(ReLU(conv3×3(ReLU(x))))."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=1)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(torch.relu(self.conv1(torch.relu(x))))
+
+
+class Bridge(nn.Module):
+    """ŷ → layer3-like features at the same stride 16.
+
+    Inputs and outputs are normalised per channel with fixed statistics of the distillation
+    set (buffers), so the convs work on unit-scale numbers whatever the latents' scale.
+    """
+
+    def __init__(self, latent_channels: int = 128, width: int = 256, blocks: int = 2) -> None:
+        super().__init__()
+        self.register_buffer("in_mean", torch.zeros(latent_channels))
+        self.register_buffer("in_std", torch.ones(latent_channels))
+        self.register_buffer("out_mean", torch.zeros(LAYER3_CHANNELS))
+        self.register_buffer("out_std", torch.ones(LAYER3_CHANNELS))
+        self.stem = nn.Conv2d(latent_channels, width, 3, padding=1)
+        self.blocks = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
+        self.head = nn.Conv2d(width, LAYER3_CHANNELS, 1)
+
+    def normalised(self, y_hat: torch.Tensor) -> torch.Tensor:
+        """The prediction of the normalised features (what training compares)."""
+        x = (y_hat - self.in_mean[:, None, None]) / self.in_std[:, None, None]
+        return self.head(torch.relu(self.blocks(self.stem(x))))
+
+    def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
+        f = self.normalised(y_hat) * self.out_std[:, None, None] + self.out_mean[:, None, None]
+        return torch.relu(f)  # layer3's output is post-ReLU
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> Bridge:
+        """A bridge shaped after its weights (width and block count read from the tensors)."""
+        width, latent_channels = state["stem.weight"].shape[:2]
+        blocks = sum(1 for k in state if k.startswith("blocks.") and k.endswith(".conv1.weight"))
+        bridge = cls(latent_channels, width, blocks)
+        bridge.load_state_dict(state)
+        return bridge.eval()
+
+
+@lru_cache(maxsize=2)
+def load_bridge(codec_model_id: str) -> Bridge:
+    """The registered bridge for latents of ``codec_model_id`` (TaskUnavailableError otherwise)."""
+    return Bridge.from_state(load_task_weights(TASK, codec_model_id))
+
+
+def image_latents(y_hat: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """ŷ restricted to the image (the coder pads to a multiple of 64; the rest covers padding)."""
+    return y_hat[..., : -(-height // 16), : -(-width // 16)]
+
+
+def latent_logits(y_hat: torch.Tensor, bridge: Bridge) -> torch.Tensor:
+    """ImageNet logits (N, 1000) from image latents (N, M, h, w): bridge + ResNet-50's tail."""
+    net, _ = load_resnet50()
+    with torch.no_grad():
+        return net.tail(bridge(y_hat))
+
+
+def stream_logits(data: bytes) -> torch.Tensor:
+    """Logits (1, 1000) of a .jai stream; never runs g_s."""
+    info = api.read_info(data)
+    bridge = load_bridge(info.model_id)  # refuses another model's stream before any decoding
+    lat = api.decode_latents(data)
+    return latent_logits(image_latents(lat.y_hat, info.height, info.width), bridge)
+
+
+def classify(data: bytes) -> list[tuple[int, str, float]]:
+    """Top-5 ImageNet classes of the image in a .jai stream: (class index, name, probability)."""
+    probs = torch.softmax(stream_logits(data)[0], 0)
+    _, names = load_resnet50()
+    p, idx = probs.topk(TOP)
+    return [(int(i), names[int(i)], float(q)) for q, i in zip(p, idx)]

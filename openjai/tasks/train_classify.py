@@ -1,0 +1,221 @@
+"""Train the latent classifier's bridge (classify.py) on the distillation set (distill_set.py).
+
+    python -m openjai.tasks.train_classify runs/classify/train --set runs/classify/set --steps 3000
+    python -m openjai.tasks.train_classify runs/classify/train --export openjai/tasks/weights/classify.safetensors
+
+Phase 1, feature distillation: squared error between the bridge's output and ResNet-50's
+layer3 features of the original crop, both normalised per channel, not counted where the
+teacher is 0 and the prediction below it (``_feature_loss``). From ``--kl-from`` on, logit distillation
+is added: KL(teacher ‖ student) of the softmax through ResNet-50's frozen tail.
+Resumable: ``ckpt.safetensors`` (weights, Adam moments, step, RNG; no pickle) is rewritten
+atomically every ``--every`` seconds; rerunning the same command continues. New chunks that
+the set builder has written since are picked up at each checkpoint. Chunks whose index is
+≡ 15 mod 16 are held out: ``log.txt`` reports the held-out feature error and how often the
+student's top-1 agrees with the teacher's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file, save
+
+from ..errors import DataError, OpenJAIError
+from ..files import atomic_write
+from .. import api
+from .classify import TASK, Bridge
+from .registry import write_task_entry
+from .resnet import load_resnet50
+
+CKPT = "ckpt.safetensors"
+HELD_OUT = 16
+
+
+class DistillSet:
+    """The chunks of the distillation set, in memory (fp16), split into training and held-out."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.loaded: set[Path] = set()
+        self.parts: dict[str, dict[str, list[torch.Tensor]]] = {"train": {}, "held": {}}
+        self.refresh()
+        if not self.parts["train"] or not self.parts["held"]:
+            raise DataError(f"{folder} holds too few chunks (need ≥ {HELD_OUT}): "
+                            "run python -m openjai.tasks.distill_set")
+
+    def refresh(self) -> int:
+        """Load chunks written since the last call; returns the number of training crops."""
+        for path in sorted(self.folder.glob("chunk_*.safetensors")):
+            if path in self.loaded:
+                continue
+            part = "held" if int(path.stem.split("_")[1]) % HELD_OUT == HELD_OUT - 1 else "train"
+            for k, v in load_file(path).items():
+                self.parts[part].setdefault(k, []).append(v)
+            self.loaded.add(path)
+        self.tensors = {p: {k: torch.cat(v) for k, v in d.items()} for p, d in self.parts.items() if d}
+        return len(self.tensors["train"]["feat"]) if "train" in self.tensors else 0
+
+    def batch(self, n: int, gen: torch.Generator, part: str = "train") -> tuple[torch.Tensor, ...]:
+        t = self.tensors[part]
+        i = torch.randint(len(t["feat"]), (n,), generator=gen)
+        r = torch.randint(t["y_hat"].shape[1], (n,), generator=gen)  # one of the crop's rates
+        return t["y_hat"][i, r].float(), t["feat"][i].float(), t["logits"][i].float()
+
+
+def _init_normalisation(bridge: Bridge, data: DistillSet) -> None:
+    t = data.tensors["train"]
+    y = t["y_hat"].float().transpose(0, 2).reshape(t["y_hat"].shape[2], -1)
+    f = t["feat"].float().transpose(0, 1).reshape(t["feat"].shape[1], -1)
+    bridge.in_mean.copy_(y.mean(1))
+    bridge.in_std.copy_(y.std(1).clamp_min(1e-3))
+    bridge.out_mean.copy_(f.mean(1))
+    bridge.out_std.copy_(f.std(1).clamp_min(1e-3))
+
+
+def _feature_loss(bridge: Bridge, pred: torch.Tensor, feat: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Normalised squared error, skipping where the teacher is 0 and the prediction ≤ 0: the
+    ReLU ahead of layer4 makes both 0 there (the partial L2 of Heo et al., ICCV 2019)."""
+    target = (feat - bridge.out_mean[:, None, None]) / bridge.out_std[:, None, None]
+    err = (pred - target).square()
+    err = torch.where((feat <= 0) & (pred <= target), torch.zeros_like(err), err)
+    return err.mean() if reduction == "mean" else err.sum()
+
+
+def _losses(bridge: Bridge, tail, batch, kl_weight: float) -> tuple[torch.Tensor, torch.Tensor]:
+    y, feat, teacher = batch
+    pred = bridge.normalised(y)
+    mse = _feature_loss(bridge, pred, feat)
+    if kl_weight == 0:
+        return mse, torch.zeros(())
+    f = torch.relu(pred * bridge.out_std[:, None, None] + bridge.out_mean[:, None, None])
+    kl = F.kl_div(F.log_softmax(tail(f), 1), F.log_softmax(teacher, 1), log_target=True, reduction="batchmean")
+    return mse, kl
+
+
+def _save(path: Path, bridge: Bridge, opt: torch.optim.Optimizer, step: int) -> None:
+    tensors = {f"model.{k}": v.contiguous() for k, v in bridge.state_dict().items()}
+    for i, p in enumerate(bridge.parameters()):
+        for k, v in opt.state.get(p, {}).items():
+            tensors[f"adam.{i}.{k}"] = torch.as_tensor(v).reshape(-1).float()
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {"step": str(step), "width": str(bridge.stem.out_channels), "blocks": str(len(bridge.blocks))}
+    atomic_write(path, save(tensors, meta), force=True)
+
+
+def _load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    with safe_open(str(path), framework="pt") as f:
+        return {k: f.get_tensor(k) for k in f.keys()}, dict(f.metadata())
+
+
+def _evaluate(bridge: Bridge, tail, data: DistillSet) -> tuple[float, float]:
+    """Held-out normalised feature MSE and top-1 agreement with the teacher (all held-out samples)."""
+    t = data.tensors["held"]
+    mse, agree, n = 0.0, 0, 0
+    bridge.eval()
+    with torch.no_grad():
+        for r in range(t["y_hat"].shape[1]):
+            for s in range(0, len(t["feat"]), 64):
+                y, feat, teacher = t["y_hat"][s:s + 64, r].float(), t["feat"][s:s + 64].float(), t["logits"][s:s + 64]
+                mse += _feature_loss(bridge, bridge.normalised(y), feat, "sum").item() / feat[0].numel()
+                agree += (tail(bridge(y)).argmax(1) == teacher.float().argmax(1)).sum().item()
+                n += len(y)
+    bridge.train()
+    return mse / n, agree / n
+
+
+def train(run: Path, set_dir: Path, steps: int, batch: int, lr: float, kl_from: int, kl_weight: float,
+          width: int, blocks: int, every: float) -> None:
+    run.mkdir(parents=True, exist_ok=True)
+    data = DistillSet(set_dir)
+    net, _ = load_resnet50()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    ckpt = run / CKPT
+    if ckpt.exists():
+        tensors, meta = _load(ckpt)
+        bridge = Bridge(width=int(meta["width"]), blocks=int(meta["blocks"]))
+        bridge.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        step = int(meta["step"])
+        torch.set_rng_state(tensors["rng.torch"])
+    else:
+        bridge, step, tensors = Bridge(width=width, blocks=blocks), 0, {}
+        _init_normalisation(bridge, data)
+    opt = torch.optim.Adam(bridge.parameters(), lr=lr)
+    for i, p in enumerate(bridge.parameters()):
+        if f"adam.{i}.exp_avg" in tensors:
+            opt.state[p] = {"step": tensors[f"adam.{i}.step"].reshape(()),
+                            "exp_avg": tensors[f"adam.{i}.exp_avg"].reshape(p.shape),
+                            "exp_avg_sq": tensors[f"adam.{i}.exp_avg_sq"].reshape(p.shape)}
+    gen = torch.Generator().manual_seed(step)
+    log = open(run / "log.txt", "a")
+    last, t0 = time.monotonic(), time.monotonic()
+    while step < steps:
+        for g in opt.param_groups:  # cosine decay over the whole run
+            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+        mse, kl = _losses(bridge, net.tail, data.batch(batch, gen), kl_weight if step >= kl_from else 0.0)
+        opt.zero_grad(set_to_none=True)
+        (mse + kl * (kl_weight if step >= kl_from else 0.0)).backward()
+        opt.step()
+        step += 1
+        if step % 25 == 0:
+            print(json.dumps({"step": step, "mse": round(mse.item(), 4), "kl": round(kl.item(), 4),
+                              "s_per_step": round((time.monotonic() - t0) / 25, 2)}), file=log, flush=True)
+            t0 = time.monotonic()
+        if time.monotonic() - last > every or step == steps:
+            _save(ckpt, bridge, opt, step)
+            held_mse, agree = _evaluate(bridge, net.tail, data)
+            crops = data.refresh()
+            print(json.dumps({"step": step, "held_mse": round(held_mse, 4), "held_top1_agreement": round(agree, 4),
+                              "train_crops": crops}), file=log, flush=True)
+            last = time.monotonic()
+
+
+def export(run: Path, out: Path, force: bool) -> None:
+    """The bridge of ``run``'s checkpoint as shipped weights (fp32, no optimizer state)."""
+    tensors, meta = _load(run / CKPT)
+    state = {k[6:]: v.float().contiguous() for k, v in tensors.items() if k.startswith("model.")}
+    bridge = Bridge.from_state(state)  # loads back as a bridge
+    atomic_write(out, save(state, {"step": meta["step"]}), force=force)
+    write_task_entry(TASK, api.load_model("base").model_id, out,
+                     f"ImageNet classification from base's latents: bridge ({bridge.stem.out_channels} wide, "
+                     f"{len(bridge.blocks)} residual blocks) to ResNet-50 layer3, {meta['step']} steps", force=force)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("run", type=Path)
+    p.add_argument("--set", type=Path, default=Path("runs/classify/set"))
+    p.add_argument("--steps", type=int, default=3000)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--kl-from", type=int, default=10**9, help="step from which logit distillation is added")
+    p.add_argument("--kl-weight", type=float, default=1.0)
+    p.add_argument("--width", type=int, default=256)
+    p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--every", type=float, default=300.0, help="seconds between checkpoints")
+    p.add_argument("--export", type=Path, help="write the bridge weights here and stop")
+    p.add_argument("--force", action="store_true")
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    try:
+        if args.export:
+            export(args.run, args.export, args.force)
+        else:
+            train(args.run, args.set, args.steps, args.batch, args.lr, args.kl_from, args.kl_weight,
+                  args.width, args.blocks, args.every)
+    except OpenJAIError as e:
+        print(f"openjai: error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
