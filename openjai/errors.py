@@ -47,3 +47,11 @@ class CodecError(OpenJAIError):
 
 class MetricError(OpenJAIError):
     """A quality metric cannot be computed for these inputs."""
+
+
+class SessionError(OpenJAIError):
+    """A subjective test session, its design or its recorded scores are missing or inconsistent."""
+
+
+class TaskUnavailableError(ModelError):
+    """A machine task has no weights for the codec model that wrote a stream (openjai/tasks/registry.py)."""

@@ -1,8 +1,11 @@
 """The command line: round trip, refusals, and one-line errors for bad input (never a traceback)."""
 
+import fcntl
 import os
+import struct
 import subprocess
 import sys
+import termios
 from pathlib import Path
 
 import numpy as np
@@ -98,6 +101,8 @@ def test_usage_errors_exit_2(tmp_path):
 
 
 def test_batch_continues_past_bad_input(tmp_path):
+    """Batch encode and decode (-d) go on past a bad input and exit 1; with stderr piped, as
+    here, only the error lines reach it: no progress bar."""
     good = tmp_path / "good.png"
     Image.fromarray(np.full((20, 30, 3), 120, np.uint8)).save(good)
     bad = tmp_path / "bad.png"
@@ -108,6 +113,41 @@ def test_batch_continues_past_bad_input(tmp_path):
     assert r.returncode == 1
     assert "bad.png" in r.stderr and "1 of 2" in r.stderr
     assert (outdir / "good.jai").exists() and not (outdir / "bad.jai").exists()
+    assert r.stderr.count("\n") == 2 and "\r" not in r.stderr
+    (outdir / "bad.jai").write_bytes(b"OJAI broken")
+    pngs = tmp_path / "png"
+    pngs.mkdir()
+    r = run("decode", outdir / "good.jai", outdir / "bad.jai", "-d", pngs)
+    assert r.returncode == 1 and "bad.jai" in r.stderr and "1 of 2" in r.stderr
+    assert r.stderr.count("\n") == 2 and "\r" not in r.stderr
+    assert Image.open(pngs / "good.png").size == (30, 20) and not (pngs / "bad.png").exists()
+    assert_clean_error(run("decode", outdir / "good.jai", outdir / "good.jai", "-o", tmp_path / "x.png"))
+
+
+def test_batch_shows_progress_on_a_terminal(tmp_path):
+    src = tmp_path / "a.png"
+    Image.fromarray(np.full((20, 30, 3), 90, np.uint8)).save(src)
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a new pty is 0 columns wide
+    try:
+        r = subprocess.run([sys.executable, "-m", "openjai", "encode", str(src), "-d", str(outdir)],
+                           stdout=subprocess.PIPE, stderr=slave)
+        os.close(slave)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the pty's other side is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    assert r.returncode == 0 and (outdir / "a.jai").exists()
+    assert b"1/1" in shown and b"image" in shown
 
 
 def test_effort_option(tmp_path):

@@ -82,3 +82,28 @@ def test_collapsed_hyper_channel_still_codes():
     index = np.array([0, 1, 0, 1, 0, 1, 1, 0])
     data, esc = encode_symbols(values, index, ts)
     np.testing.assert_array_equal(decode_symbols(data, esc, index, ts), values)
+
+
+def test_bit_costs_are_each_tables_code_lengths(gaussian_tables):
+    """TableSet.bits holds −log2 P of each value (end bins: the tail mass, plus ESCAPE_BITS for
+    an escape), and clipping a value to ±limit keeps its cost."""
+    from openjai.codec.coding import ESCAPE_BITS
+
+    bits = gaussian_tables.bits
+    limit = (bits.shape[1] - 1) // 2
+    for k in (0, 20, len(gaussian_tables) - 1):
+        t = gaussian_tables.tables[k]
+        n = len(t.counts)
+        for v in (0, 1, -2, t.offset, t.offset + n - 1, t.offset - 3, t.offset + n + 5):
+            s = min(max(v - t.offset, 0), n - 1)
+            expect = PMF_PRECISION - np.log2(t.counts[s]) + (ESCAPE_BITS if s in (0, n - 1) and v else 0.0)
+            assert bits[k, min(max(v, -limit), limit) + limit] == pytest.approx(expect, rel=1e-12)
+        assert limit > max(-t.offset, t.offset + n - 1)
+
+
+def test_ideal_bits_predict_the_coded_size(gaussian_tables):
+    rng = np.random.default_rng(3)
+    values, idx = _sample(rng, 40000, gaussian_tables)
+    data, esc = encode_symbols(values, idx, gaussian_tables)
+    ideal = gaussian_tables.ideal_bits(values, idx)
+    assert abs(8 * (len(data) + len(esc)) / ideal - 1) < 0.01

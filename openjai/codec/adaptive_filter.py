@@ -256,16 +256,29 @@ def filter_ycbcr(params: FilterParams, ycc: np.ndarray, cls: np.ndarray) -> np.n
     out = ycc.copy()
     luma = params.luma / COEF_UNIT
     y0 = ycc[0]
+
+    def tap(plane: np.ndarray, dy: int, dx: int, centre_x2: np.ndarray) -> np.ndarray:
+        # the same float operations as (a + b) − 2·x0, without the temporaries
+        t = _pair(plane, rows, dy, dx, w)
+        t -= centre_x2
+        return t
+
+    y0_x2 = 2 * y0
     for i, (dy, dx) in enumerate(LUMA_PAIRS):
-        out[0] += luma[cls, i] * (_pair(p[0], rows, dy, dx, w) - 2 * y0)
+        t = tap(p[0], dy, dx, y0_x2)
+        t *= luma[cls, i]
+        out[0] += t
     out[0] += luma[cls, -2] * (y0 - 128.0) + luma[cls, -1] * (COEF_UNIT / OFFSET_UNIT)
     if params.chroma is not None:
         chroma = params.chroma / COEF_UNIT
-        cross = [_pair(p[0], rows, dy, dx, w) - 2 * y0 for dy, dx in CROSS_PAIRS]
+        cross = [tap(p[0], dy, dx, y0_x2) for dy, dx in CROSS_PAIRS]
         for c in (1, 2):
             coef, x0 = chroma[c - 1], ycc[c]
+            x0_x2 = 2 * x0
             for i, (dy, dx) in enumerate(CHROMA_PAIRS):
-                out[c] += coef[i] * (_pair(p[c], rows, dy, dx, w) - 2 * x0)
+                t = tap(p[c], dy, dx, x0_x2)
+                t *= coef[i]
+                out[c] += t
             for i, d in enumerate(cross, len(CHROMA_PAIRS)):
                 out[c] += coef[i] * d
             out[c] += coef[-2] * x0 + coef[-1] * (COEF_UNIT / OFFSET_UNIT)

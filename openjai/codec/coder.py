@@ -34,6 +34,7 @@ from .container import ColourMode, Header, Section, Stream
 from .context import T_HIGH, T_LOW, anchor_mask
 from .distortion import distortion_parts, kind_for_size
 from .lattice import apply_lattice, encode_lattice, fit_lattice
+from .profile import stage
 from .refine import EFFORT_ITERATIONS, check_effort, lambda_at, refine_latents
 from .residual import (
     RESIDUAL_EXTENSION, STEP_UNIT, apply_residual, block_activity, encode_residual, residual_steps, to_ycbcr,
@@ -43,6 +44,10 @@ from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESI
 from .weights import LoadedCodec
 
 PAD = 64
+#: ``Encoder.distortion`` keeps the decoded images of the last KEEP_STREAMS streams ``code`` wrote
+#: for images of up to KEEP_PIXELS pixels (the streams rate control may compare)
+KEEP_STREAMS = 8
+KEEP_PIXELS = 1 << 22
 R_LIMIT = MAX_ESCAPE // 2  # residual clamp: far beyond what a trained model produces
 #: lattice layer weights (encode_lattice's error_weight) that a bpp search tries, each in a
 #: search of its own; ratecontrol.preferred_stream chooses among the streams. Where the learned
@@ -77,20 +82,23 @@ def _hyper_t(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
     """Exact fixed-point t of h_σ (int16, clamped to [T_LOW, T_HIGH]), tiled (identical
     integers for any tiling). The clamp changes no σ-index: the index range lies inside."""
     lo, hi = T_LOW * 2**ACT_BITS, T_HIGH * 2**ACT_BITS
-    return apply_tiled(
-        lambda t: torch.clamp(lc.model.h_scale.fixed_t(t), lo, hi).to(torch.int16), z_hat, HYPER_SYNTHESIS
-    )
+    with stage("hyper σ (integer)"):
+        return apply_tiled(
+            lambda t: torch.clamp(lc.model.h_scale.fixed_t(t), lo, hi).to(torch.int16), z_hat, HYPER_SYNTHESIS
+        )
 
 
 def _sigma_index(lc: LoadedCodec, t_fixed: torch.Tensor) -> torch.Tensor:
     """σ-index (uint8, to save memory) of a fixed-point t."""
-    return lc.model.h_scale.index_from_fixed(t_fixed.double()).to(torch.uint8)
+    with stage("hyper σ (integer)"):
+        return lc.model.h_scale.index_from_fixed(t_fixed.double()).to(torch.uint8)
 
 
 def _mean(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
     """h_μ on z_hat's device."""
     h_mean = lc.on(z_hat.device).h_mean
-    return apply_tiled(lambda t: h_mean(t.float()), z_hat, HYPER_SYNTHESIS)
+    with stage("hyper μ"):
+        return apply_tiled(lambda t: h_mean(t.float()), z_hat, HYPER_SYNTHESIS)
 
 
 def _context_parameters(
@@ -99,12 +107,13 @@ def _context_parameters(
     """μ (float, on mu's device) and σ-index (uint8) of every latent of a checkerboard model,
     from the anchors' residuals ``r`` (int32, zero at non-anchors) and the hyper μ and t."""
     ctx = lc.model.context
-    r_anchors = torch.where(anchors, r, 0)
-    anchors_hat = torch.where(anchors.to(mu.device), r_anchors.to(mu.device) + mu, 0.0)
-    mu_ctx = apply_tiled(lc.on(mu.device).context.mean_offset, anchors_hat, CONTEXT)
-    t_ctx = apply_tiled(lambda t: ctx.fixed_scale_offset(t).to(torch.int32), r_anchors, CONTEXT)
-    k = _sigma_index(lc, torch.where(anchors, t_fixed.to(torch.int32), t_fixed.to(torch.int32) + t_ctx))
-    return torch.where(anchors.to(mu.device), mu, mu + mu_ctx), k
+    with stage("context"):
+        r_anchors = torch.where(anchors, r, 0)
+        anchors_hat = torch.where(anchors.to(mu.device), r_anchors.to(mu.device) + mu, 0.0)
+        mu_ctx = apply_tiled(lc.on(mu.device).context.mean_offset, anchors_hat, CONTEXT)
+        t_ctx = apply_tiled(lambda t: ctx.fixed_scale_offset(t).to(torch.int32), r_anchors, CONTEXT)
+        k = _sigma_index(lc, torch.where(anchors, t_fixed.to(torch.int32), t_fixed.to(torch.int32) + t_ctx))
+        return torch.where(anchors.to(mu.device), mu, mu + mu_ctx), k
 
 
 def _dequantize(lc: LoadedCodec, r: torch.Tensor, mu: torch.Tensor, beta: float) -> torch.Tensor:
@@ -116,6 +125,25 @@ def _dequantize(lc: LoadedCodec, r: torch.Tensor, mu: torch.Tensor, beta: float)
 
 def _residual(y: torch.Tensor, mu: torch.Tensor) -> torch.Tensor:
     return torch.clamp(torch.round(y - mu), -R_LIMIT, R_LIMIT).to(torch.int32)
+
+
+def _z_channel(z_hat: torch.Tensor) -> torch.Tensor:
+    """The table index of each ẑ: its channel."""
+    return torch.arange(z_hat.shape[1]).view(1, -1, 1, 1).expand_as(z_hat)
+
+
+@dataclass
+class _Latents:
+    """What the encoder codes at one β: ẑ, the residuals r, μ and σ-index k of every latent
+    (the context's where the model has one), and the anchor mask (None without a context)."""
+
+    beta: float
+    refined: bool
+    z_hat: torch.Tensor
+    r: torch.Tensor
+    mu: torch.Tensor
+    k: torch.Tensor
+    anchors: torch.Tensor | None
 
 
 @dataclass
@@ -149,7 +177,8 @@ class Encoder:
         self.lc = lc
         self.residual = residual
         self.adaptive_filter = adaptive_filter
-        self.lattice = fit_lattice(rgb) if lattice else None
+        with stage("lattice fit"):
+            self.lattice = fit_lattice(rgb) if lattice else None
         layers = residual or adaptive_filter or self.lattice is not None
         self.rgb = rgb if layers else None  # the layers compare against the pixels
         self.iterations = EFFORT_ITERATIONS[check_effort(effort)]
@@ -160,7 +189,12 @@ class Encoder:
         g_a = lc.model.g_a  # encoding runs on the CPU
         x = _padded_uint8(rgb)
         self.x = x if self.iterations else None  # refinement compares against the pixels
-        with torch.no_grad():
+        self._last: _Latents | None = None
+        self._latent_bpp: dict[float, float] = {}  # β → latent_bpp
+        #: decoded images of the last streams ``code`` wrote with a lattice layer: what rate
+        #: control's choice between lattice weights compares (``distortion``), without decoding
+        self._decoded: dict[bytes, np.ndarray] = {}
+        with torch.no_grad(), stage("analysis g_a"):
             self.y = apply_tiled(lambda t: g_a(t.float() / 255.0), x, ANALYSIS)
 
     @property
@@ -183,12 +217,61 @@ class Encoder:
         size by. Only for an encoder that keeps the pixels (any layer enabled)."""
         if self.rgb is None:
             raise OpenJAIError("this encoder keeps no pixels to measure a distortion against (all layers off)")
-        stream = container.parse(data)
-        decoded = reconstruct(self.lc, decode_latents(self.lc, stream), stream)
-        kind = kind_for_size(self.lc.model.cfg.distortion, self.height, self.width)
-        as_float = [torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
-                    for a in (decoded, self.rgb)]
-        return tuple(float(p) for p in distortion_parts(*as_float, kind))
+        with stage("decodes for distortion", absorb=True):
+            decoded = self._decoded.get(data)
+            if decoded is None:
+                stream = container.parse(data)
+                decoded = reconstruct(self.lc, decode_latents(self.lc, stream), stream)
+            kind = kind_for_size(self.lc.model.cfg.distortion, self.height, self.width)
+            as_float = [torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
+                        for a in (decoded, self.rgb)]
+            return tuple(float(p) for p in distortion_parts(*as_float, kind))
+
+    @torch.no_grad()
+    def latent_bpp(self, rate: float) -> float:
+        """Predicted bpp of the latent sections of ``code(rate)`` (Z and Y, no layers): the ideal
+        code length of its symbols under the coder's tables, which the range coder meets to
+        ~0.1 %. Runs the hyper networks and the context, not the synthesis or the layers:
+        rate control's cheap size prediction. Without the latent refinement of effort > 0."""
+        beta = as_float32(min(rate, self.lc.model.cfg.levels - 1))
+        if beta not in self._latent_bpp:
+            lat = self._latents(rate, refine=False)
+            with stage("size estimates"):
+                lc = self.lc
+                bits = lc.z_tables.ideal_bits(lat.z_hat.numpy(), _z_channel(lat.z_hat).numpy())
+                bits += lc.y_tables.ideal_bits(lat.r.numpy(), lat.k.numpy())
+            self._latent_bpp[beta] = bits / (self.width * self.height)
+        return self._latent_bpp[beta]
+
+    def _latents(self, rate: float, refine: bool) -> _Latents:
+        """The latent integers and μ at ``rate`` (the last result is kept: rate control predicts a
+        rate's size and then codes that rate)."""
+        model = self.lc.model
+        beta = as_float32(min(rate, model.cfg.levels - 1))
+        refine = refine and self.iterations > 0
+        if self._last is not None and (self._last.beta, self._last.refined) == (beta, refine):
+            return self._last
+        self._last = None  # free it before computing the next
+        lc = self.lc
+        with stage("hyper analysis h_a"):
+            y = self.y * model.gain(torch.tensor([beta]))
+            z = apply_tiled(model.h_a, y, HYPER_ANALYSIS)
+            z_hat = torch.clamp(torch.round(z), -Z_LIMIT, Z_LIMIT).to(torch.int32)
+        t_fixed = _hyper_t(lc, z_hat)
+        mu = _mean(lc, z_hat)
+        if refine:
+            with torch.enable_grad(), stage("latent refinement"):
+                y = refine_latents(model, self.x, y, mu, t_fixed.float() / 2**ACT_BITS, beta, self.iterations)
+        r = _residual(y, mu)  # final at the anchors, whose μ the context does not change
+        anchors = None
+        if model.context is None:
+            k = _sigma_index(lc, t_fixed)
+        else:
+            anchors = anchor_mask(*y.shape[-2:]).expand_as(y)
+            mu, k = _context_parameters(lc, r, mu, t_fixed, anchors)
+            r = torch.where(anchors, r, _residual(y, mu))
+        self._last = _Latents(beta, refine, z_hat, r, mu, k, anchors)
+        return self._last
 
     @torch.no_grad()
     def code(self, rate: float, layers: bool = True, lattice_weight: float = 1.0) -> bytes:
@@ -199,29 +282,15 @@ class Encoder:
         lc, model = self.lc, self.lc.model
         if not 0.0 <= rate <= self.top_rate:
             raise RateControlError(f"rate {rate} outside this encoder's range [0, {self.top_rate}]")
-        beta = as_float32(min(rate, model.cfg.levels - 1))
-        y = self.y * model.gain(torch.tensor([beta]))
-        z = apply_tiled(model.h_a, y, HYPER_ANALYSIS)
-        z_hat = torch.clamp(torch.round(z), -Z_LIMIT, Z_LIMIT).to(torch.int32)
-        t_fixed = _hyper_t(lc, z_hat)
-        mu = _mean(lc, z_hat)
-        if self.iterations:
-            with torch.enable_grad():
-                y = refine_latents(model, self.x, y, mu, t_fixed.float() / 2**ACT_BITS, beta, self.iterations)
+        lat = self._latents(rate, refine=True)
+        beta, z_hat, r, mu, k = lat.beta, lat.z_hat, lat.r, lat.mu, lat.k
         y_coder = SymbolEncoder(lc.y_tables)
-        r = _residual(y, mu)  # final at the anchors, whose μ the context does not change
-        if model.context is None:
-            k = _sigma_index(lc, t_fixed)
+        if lat.anchors is None:
             y_coder.encode(r.numpy(), k.numpy())
         else:
-            anchors = anchor_mask(*y.shape[-2:]).expand_as(y)
-            mu, k = _context_parameters(lc, r, mu, t_fixed, anchors)
-            r = torch.where(anchors, r, _residual(y, mu))
-            y_coder.encode(r[anchors].numpy(), k[anchors].numpy())
-            y_coder.encode(r[~anchors].numpy(), k[~anchors].numpy())
-        del y
-        z_channel = torch.arange(z_hat.shape[1]).view(1, -1, 1, 1).expand_as(z_hat)
-        z_data, z_esc = encode_symbols(z_hat.numpy(), z_channel.numpy(), lc.z_tables)
+            y_coder.encode(r[lat.anchors].numpy(), k[lat.anchors].numpy())
+            y_coder.encode(r[~lat.anchors].numpy(), k[~lat.anchors].numpy())
+        z_data, z_esc = encode_symbols(z_hat.numpy(), _z_channel(z_hat).numpy(), lc.z_tables)
         y_data, y_esc = y_coder.finish()
         sections = {Section.Z: z_data, Section.Z_ESCAPES: z_esc, Section.Y: y_data, Section.Y_ESCAPES: y_esc}
         if self.alpha_section is not None:
@@ -232,26 +301,37 @@ class Encoder:
             activity = block_activity(k.numpy(), self.height, self.width)
             finer = 2.0 ** max(0.0, rate - (model.cfg.levels - 1))
             steps = residual_steps(lambda_at(model, beta), self.colour.is_grey, finer)
-            params = fit_filter(self.rgb, decoded, steps) if self.adaptive_filter else None
+            with stage("filter fit"):
+                params = fit_filter(self.rgb, decoded, steps) if self.adaptive_filter else None
             if params is not None:
-                decoded = apply_filter(params, decoded)
+                with stage("filter apply"):
+                    decoded = apply_filter(params, decoded)
                 sections[Section.FILTER] = params.pack()
-            sections.update(self._residual_and_lattice(decoded, activity, steps, lattice_weight))
-        return container.write(Stream(header, sections))
+            layer_sections, recon = self._residual_and_lattice(decoded, activity, steps, lattice_weight)
+            sections.update(layer_sections)
+        with stage("container"):
+            data = container.write(Stream(header, sections))
+        if self.rgb is not None and layers and self.lattice is not None and self.width * self.height <= KEEP_PIXELS:
+            self._decoded[data] = recon
+            while len(self._decoded) > KEEP_STREAMS:
+                del self._decoded[next(iter(self._decoded))]
+        return data
 
     def _residual_and_lattice(
         self, decoded: np.ndarray, activity: np.ndarray, steps: tuple[int, int, int], lattice_weight: float
-    ) -> dict[Section, bytes]:
+    ) -> tuple[dict[Section, bytes], np.ndarray]:
         """The residual and lattice layers' sections for ``decoded`` (the filtered synthesis
-        output). Where the lattice snaps the luma, the residual may do better on chroma alone:
-        then both are tried, and the one of lower rate-distortion cost (bits plus squared error
-        priced at the residual layer's slopes) is kept."""
+        output), and with a lattice the image the decoder makes of them (else ``decoded`` as far
+        as the layers needed it). Where the lattice snaps the luma, the residual may do better on
+        chroma alone: then both are tried, and the one of lower rate-distortion cost (bits plus
+        squared error priced at the residual layer's slopes) is kept."""
+        with_lattice = self.lattice is not None
         if not self.residual:
-            return self._layers(decoded, activity, (0, 0, 0), steps[0], lattice_weight)[0]
-        if self.lattice is None or not steps[0]:
-            return self._layers(decoded, activity, steps, steps[0], lattice_weight)[0]
+            return self._layers(decoded, activity, (0, 0, 0), steps[0], lattice_weight, with_lattice)
+        if not with_lattice or not steps[0]:
+            return self._layers(decoded, activity, steps, steps[0], lattice_weight, with_lattice)
         original = to_ycbcr(self.rgb)
-        best: tuple[float, dict[Section, bytes]] = (math.inf, {})
+        best: tuple[float, dict[Section, bytes], np.ndarray] = (math.inf, {}, decoded)
         for variant in (steps, (0, *steps[1:])):
             sections, recon = self._layers(decoded, activity, variant, steps[0], lattice_weight, reconstruct=True)
             error = (original - to_ycbcr(recon)) ** 2
@@ -259,8 +339,8 @@ class Encoder:
                 6.0 / math.log(2.0) * float(e.sum()) / (s / STEP_UNIT) ** 2 for e, s in zip(error, steps) if s
             )
             if cost < best[0]:
-                best = (cost, sections)
-        return best[1]
+                best = (cost, sections, recon)
+        return best[1], best[2]
 
     def _layers(
         self, decoded: np.ndarray, activity: np.ndarray, steps: tuple[int, int, int], luma_step: int,
@@ -273,16 +353,21 @@ class Encoder:
         tables = self.lc.y_tables
         sections: dict[Section, bytes] = {}
         recon = decoded
-        if any(steps) and (layer := encode_residual(self.rgb, decoded, activity, steps, tables)):
+        with stage("residual RDO"):
+            layer = encode_residual(self.rgb, decoded, activity, steps, tables) if any(steps) else None
+        if layer:
             sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES] = layer
             if self.lattice is not None or reconstruct:  # the lattice layer starts from what the decoder has
-                recon = apply_residual(*layer, decoded, activity, tables)
-        if self.lattice is not None and (
-            layer := encode_lattice(self.lattice, recon, activity, luma_step / STEP_UNIT, tables, lattice_weight)
-        ):
-            sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES] = layer
-            if reconstruct:
-                recon = apply_lattice(*layer, recon, activity, tables)
+                with stage("residual apply"):
+                    recon = apply_residual(*layer, decoded, activity, tables)
+        if self.lattice is not None:
+            with stage("lattice search"):
+                layer = encode_lattice(self.lattice, recon, activity, luma_step / STEP_UNIT, tables, lattice_weight)
+            if layer:
+                sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES] = layer
+                if reconstruct:
+                    with stage("lattice apply"):
+                        recon = apply_lattice(*layer, recon, activity, tables)
         return sections, recon
 
 
@@ -324,7 +409,7 @@ def _checked_residual(r: np.ndarray) -> torch.Tensor:
 def _synthesize(lc: LoadedCodec, y_hat: torch.Tensor, height: int, width: int) -> np.ndarray:
     """g_s: ŷ → RGB uint8 (height, width, 3)."""
     g_s = lc.on(y_hat.device).g_s
-    with torch.no_grad():
+    with torch.no_grad(), stage("synthesis"):
         x = apply_tiled(lambda t: g_s(t).clamp_(0, 1).mul_(255).round_().to(torch.uint8), y_hat, SYNTHESIS)
     return np.ascontiguousarray(x[0, :, :height, :width].permute(1, 2, 0).cpu().numpy())
 
@@ -336,12 +421,17 @@ def reconstruct(lc: LoadedCodec, latents: DecodedLatents, stream: Stream | None 
     rgb = _synthesize(lc, latents.y_hat, h.height, h.width)
     sections = {} if stream is None else stream.sections
     if Section.FILTER in sections:
-        rgb = apply_filter(FilterParams.unpack(sections[Section.FILTER]), rgb)
+        with stage("filter apply"):
+            rgb = apply_filter(FilterParams.unpack(sections[Section.FILTER]), rgb)
     activity = block_activity(latents.sigma_index.numpy(), h.height, h.width)
     if Section.RESIDUAL in sections:
-        rgb = apply_residual(sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES], rgb, activity, lc.y_tables)
+        with stage("residual apply"):
+            rgb = apply_residual(sections[Section.RESIDUAL], sections[Section.RESIDUAL_ESCAPES], rgb, activity,
+                                 lc.y_tables)
     if Section.LATTICE in sections:
-        rgb = apply_lattice(sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES], rgb, activity, lc.y_tables)
+        with stage("lattice apply"):
+            rgb = apply_lattice(sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES], rgb, activity,
+                                lc.y_tables)
     return rgb
 
 

@@ -14,13 +14,18 @@ value is therefore representable without clamping, and escapes are bounded by
 
 from __future__ import annotations
 
+from functools import cached_property
+
 import constriction
 import numpy as np
 
 from ..errors import BitstreamError
 from .entropy import PMF_PRECISION, IntegerTable
+from .profile import stage
 
 MAX_ESCAPE = 1 << 16
+#: bits the encoder's estimates charge for one escape (LEB128: ~2 bytes for the magnitudes seen)
+ESCAPE_BITS = 16.0
 
 
 class TableSet:
@@ -35,6 +40,31 @@ class TableSet:
 
     def __len__(self) -> int:
         return len(self.tables)
+
+    @cached_property
+    def bits(self) -> np.ndarray:
+        """Ideal code length in bits (−log2 P) of every value v ∈ [−limit, limit] under each table:
+        float64 (tables, 2·limit + 1), column v + limit; a non-zero value in an end bin (which
+        escapes) costs ESCAPE_BITS more. Every table's support lies inside ±(limit − 1), so a value
+        clipped to ±limit keeps its cost: ``bits[k, clip(v, −limit, limit) + limit]``."""
+        limit = 1 + max(max(-t.offset, t.offset + len(t.counts) - 1) for t in self.tables)
+        v = np.arange(-limit, limit + 1)
+        rows = []
+        for t in self.tables:
+            n = len(t.counts)
+            sym = v - t.offset
+            escape = ((sym <= 0) | (sym >= n - 1)) & (v != 0)
+            b = PMF_PRECISION - np.log2(t.counts.astype(np.float64))
+            rows.append(b[np.clip(sym, 0, n - 1)] + escape * ESCAPE_BITS)
+        return np.stack(rows)
+
+    def ideal_bits(self, values: np.ndarray, index: np.ndarray) -> float:
+        """Bits of coding int ``values`` with table ``index`` per value, from ``bits``: what the
+        range coder spends up to a few bytes, for the encoder's size predictions."""
+        bits = self.bits
+        limit = (bits.shape[1] - 1) // 2
+        v = np.clip(np.asarray(values).ravel(), -limit, limit) + limit
+        return float(bits[np.asarray(index).ravel(), v].sum())
 
 
 def _groups(index: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
@@ -58,6 +88,10 @@ class SymbolEncoder:
 
     def encode(self, values: np.ndarray, index: np.ndarray) -> None:
         """Code int ``values`` with table ``index`` per value (same shapes)."""
+        with stage("entropy coding"):
+            self._encode(values, index)
+
+    def _encode(self, values: np.ndarray, index: np.ndarray) -> None:
         values = np.asarray(values).ravel()
         index = np.asarray(index).ravel()
         tables = self.tables
@@ -80,7 +114,8 @@ class SymbolEncoder:
 
     def finish(self) -> tuple[bytes, bytes]:
         """(range-coded bytes, escapes)."""
-        return self._encoder.get_compressed().astype("<u4").tobytes(), bytes(self._escapes)
+        with stage("entropy coding"):
+            return self._encoder.get_compressed().astype("<u4").tobytes(), bytes(self._escapes)
 
 
 class SymbolDecoder:
@@ -99,6 +134,10 @@ class SymbolDecoder:
 
     def decode(self, index: np.ndarray) -> np.ndarray:
         """int32 values of one pass, one per entry of ``index`` (flattened)."""
+        with stage("entropy decoding"):
+            return self._decode(index)
+
+    def _decode(self, index: np.ndarray) -> np.ndarray:
         tables = self.tables
         index = np.asarray(index).ravel()
         order, starts = _groups(index, len(tables))

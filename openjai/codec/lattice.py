@@ -191,11 +191,14 @@ def _fit_score(coefficients: np.ndarray, table: np.ndarray) -> float:
     clipped pixels, edits) against a uniform distribution over its cell, which is what a
     coefficient that is not on the lattice follows (≤ 0 gain on average). Coefficients near 0
     would fit any coarse table, and steps within the noise fit anything: both count 0."""
-    distance = coefficients - np.round(coefficients / table) * table
+    table = np.broadcast_to(table, coefficients.shape)
     evidence = (table > 6 * SOURCE_NOISE) & (np.abs(coefficients) >= table / 2)
-    density = table / (SOURCE_NOISE * math.sqrt(2 * math.pi)) * np.exp(-0.5 * (distance / SOURCE_NOISE) ** 2)
-    ll = np.log(OUTLIERS + (1 - OUTLIERS) * density)
-    return float(np.where(evidence, ll, 0.0).sum() / coefficients.size)
+    c, t = coefficients[evidence], table[evidence]  # the log-likelihood only where it counts
+    distance = c - np.round(c / t) * t
+    density = t / (SOURCE_NOISE * math.sqrt(2 * math.pi)) * np.exp(-0.5 * (distance / SOURCE_NOISE) ** 2)
+    ll = np.zeros(coefficients.shape)
+    ll[evidence] = np.log(OUTLIERS + (1 - OUTLIERS) * density)
+    return float(ll.sum() / coefficients.size)  # summed over every coefficient, in the same order as ever
 
 
 @dataclass(frozen=True)

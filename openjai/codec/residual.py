@@ -43,7 +43,6 @@ import numpy as np
 from ..bt709 import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
 from ..errors import BitstreamError
 from .coding import SymbolDecoder, SymbolEncoder, TableSet
-from .entropy import PMF_PRECISION
 
 BLOCK = 8
 BUCKETS = 6
@@ -63,8 +62,6 @@ CHROMA_STEP = 2.45
 RESIDUAL_EXTENSION = 4
 #: encoder dead zone: |c|/Δ is rounded down below n + 0.5 + DEAD_ZONE (fewer bits, same decoder)
 DEAD_ZONE = 0.2
-#: bits of one escape (LEB128, ~2 bytes for the magnitudes a residual reaches), for cost estimates
-ESCAPE_BITS = 16.0
 
 GROUPS = 3 * BUCKETS * BANDS
 #: fixed part of the head: Δ per component, activity thresholds (u16 each), a bit per group
@@ -181,30 +178,30 @@ def _group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarra
     return bucket[:, :, None, None] * BANDS + BAND[None, None]
 
 
-def bits_tables(tables: TableSet) -> list[tuple[int, np.ndarray]]:
-    """(offset, −log2 P per bin) of each σ table, for the encoder's cost estimates."""
-    return [(t.offset, PMF_PRECISION - np.log2(t.counts.astype(np.float64))) for t in tables.tables]
+def bits_tables(tables: TableSet) -> np.ndarray:
+    """Bits of each value under each σ table (``TableSet.bits``: row k, column v + limit,
+    escapes counted at ESCAPE_BITS), for the encoder's cost estimates."""
+    return tables.bits
 
 
-def symbol_bits(q: np.ndarray, table: tuple[int, np.ndarray]) -> np.ndarray:
-    """Bits of each symbol of ``q`` under one σ table, escapes counted at ESCAPE_BITS."""
-    offset, b = table
-    n = len(b)
-    sym = q - offset
-    escape = ((sym <= 0) | (sym >= n - 1)) & (q != 0)
-    return b[np.clip(sym, 0, n - 1)] + escape * ESCAPE_BITS
+def symbol_bits(q: np.ndarray, row: np.ndarray) -> np.ndarray:
+    """Bits of each symbol of ``q`` under one σ table (a row of ``bits_tables``)."""
+    limit = (len(row) - 1) // 2
+    return row[np.clip(q, -limit, limit) + limit]
 
 
-def best_table(q: np.ndarray, bits: list[tuple[int, np.ndarray]]) -> tuple[int, float]:
-    """Cheapest σ-index for the symbols ``q`` and its cost in bits."""
+def best_table(q: np.ndarray, bits: np.ndarray) -> tuple[int, float]:
+    """Cheapest σ-index for the symbols ``q`` and its cost in bits (all tables at once: a
+    table's cost sums the same terms in the same order as one table's alone)."""
     values, counts = np.unique(q, return_counts=True)
-    costs = [float((counts * symbol_bits(values, t)).sum()) for t in bits]
+    limit = (bits.shape[1] - 1) // 2
+    costs = (bits[:, np.clip(values, -limit, limit) + limit] * counts).sum(axis=1)
     k = int(np.argmin(costs))
-    return k, costs[k]
+    return k, float(costs[k])
 
 
 def quantize_group(
-    x: np.ndarray, bits: list[tuple[int, np.ndarray]], scale: np.ndarray | float = 1.0,
+    x: np.ndarray, bits: np.ndarray, scale: np.ndarray | float = 1.0,
     zero_error: np.ndarray | None = None,
 ) -> tuple[np.ndarray, int, float]:
     """Rate-distortion quantization of one group's coefficients ``x`` (in units of their step):

@@ -5,6 +5,7 @@
                  [--metrics a,b] [--limit N] [--model POINT] [--effort E] [--no-residual] [--no-filter] [--no-lattice] [--label NAME]
                  [--test-codec openjai] [-q]
     openjai eval report RESULTS_DIR [--test-codec openjai] [--anchors vvc,hevc,...] [--out DIR]
+    openjai eval tasks [--tasks classify,...] [--rates 0.12,0.25,...] [--limit N] [--out docs/results/tasks]
 
 Two openjai models in one CSV: ``--model high --label openjai-high`` names the second one's
 rows; ``openjai eval report DIR --test-codec openjai-high --out DIR/high`` reports it.
@@ -80,7 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="codec whose BD-rates the report gives against the others (default: the --label)")
     p.add_argument("--tolerance", type=float, default=0.10,
                    help="rate matching: allowed overshoot above a target (default: %(default)s, the CTTC's 10 %%)")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="no progress bar (there is none when stderr is not a terminal)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -154,3 +156,17 @@ def _report(csv_path: Path, out: Path, test_codec: str, anchors: list[str] | Non
     if not quiet:
         print(f"report: {out / 'bdrate.md'}")
     return 0
+
+
+def add_tasks_arguments(p: argparse.ArgumentParser) -> None:
+    """Options of ``openjai eval tasks`` (openjai/tasks/evaluate.py)."""
+    from ..tasks import evaluate
+
+    evaluate.add_arguments(p)
+
+
+def run_tasks(args: argparse.Namespace) -> int:
+    """``openjai eval tasks``: every task on latents against its anchors (openjai/tasks/evaluate.py)."""
+    from ..tasks import evaluate
+
+    return evaluate.run(args)

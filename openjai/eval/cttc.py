@@ -653,7 +653,9 @@ def run_cttc(
         failures: list[tuple[str, str, str]] = []
         from tqdm.auto import tqdm
 
-        with tqdm(total=len(jobs), unit="job", desc="CTTC", disable=not progress, file=sys.stderr) as bar:
+        # a bar on a terminal only (disable=None): logs and pipes get no carriage-return noise
+        with tqdm(total=len(jobs), unit="job", desc="CTTC", disable=None if progress else True,
+                  file=sys.stderr) as bar:
             try:
                 for job, rows, error in outcomes:
                     if error is not None:
