@@ -15,7 +15,7 @@ from openjai.eval.metrics import psnr_y
 from openjai.eval.openjai_codec import OpenJAICodec
 from openjai.subjective.design import Design, make_session
 
-from subjective_helpers import CROP, SAMPLE, Server
+from .subjective_helpers import CROP, SAMPLE, Server
 
 #: openjai rows are made at fixed qualities (a real rate search would take ~10 s): quality → target bpp
 OPENJAI_POINTS = {22.0: 0.5, 42.0: 1.0}

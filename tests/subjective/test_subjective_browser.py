@@ -25,7 +25,7 @@ from PIL import Image
 from openjai.subjective import session as sess
 from openjai.subjective.analysis import analyze
 
-from subjective_helpers import CROP, Server
+from .subjective_helpers import CROP, Server
 
 CHROMIUM, DRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 selenium = pytest.importorskip("selenium", reason="selenium is not installed: run make setup")

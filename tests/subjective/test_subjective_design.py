@@ -15,7 +15,7 @@ from openjai.subjective import session as sess
 from openjai.subjective.design import Design, make_session
 from openjai.subjective.schedule import check_observer, plan
 
-from subjective_helpers import CROP
+from .subjective_helpers import CROP
 
 
 def _png(path) -> np.ndarray:

@@ -1,0 +1,252 @@
+"""Training of the latent → image tasks (superres, denoise): data, resumable training, export.
+
+    python -m openjai.tasks.train_image prepare superres runs/superres/data --count 1200
+    python -m openjai.tasks.train_image train superres runs/superres/latent --net latent --minutes 40
+    python -m openjai.tasks.train_image train superres runs/superres/pixel --net pixel --minutes 40
+    python -m openjai.tasks.train_image export superres runs/superres/latent --net latent
+    (the same with ``denoise``; it has no pixel net: its anchor is FFDNet, eval_denoise.py)
+
+``prepare`` cuts crops from /work/shared/data/train and the Debian wallpapers (composite.backgrounds,
+each photo first scaled so its short side is SHORT_SIDE), CROPS_PER_PHOTO per photo, and codes the
+task's input with ``base`` at a log-uniform target bpp in BPP_RANGE (the learned codec only: the
+post-synthesis layers leave ŷ unchanged). Per sample it stores ŷ (fp16), the target and the decoded
+input, in shards of SHARD that are skipped when present (it resumes):
+
+    superres  HR crop HR_CROP² → LR = bicubic ÷4 (PIL, as the test set) → coded; target HR
+    denoise   clean crop DN_CROP² → noise (denoise.add_noise: σ ~ U(SIGMA_RANGE) or Poisson-Gaussian)
+              → coded; target the clean crop
+
+``train`` minimises the MSE to the target (Adam; the g_s-initialised synthesis at lr/5, the new
+head at lr), resumes from ``<run>/state.pt`` and stops after ``--minutes`` or ``--steps``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+import openjai
+
+from ..errors import DataError, RateControlError
+from ..files import atomic_write
+from . import composite
+from .denoise import add_noise
+from .image_net import LatentImageNet, UpHead
+from .registry import write_task_entry
+from .superres import FACTOR
+
+SHARD = 100
+CROPS_PER_PHOTO = 4
+SHORT_SIDE = (320, 800)
+HR_CROP = 256
+DN_CROP = 128
+BPP_RANGE = (0.08, 1.3)
+SIGMA_RANGE = (5.0, 55.0)
+PG_SHARE = 0.25
+RELOAD_EVERY = 100  # steps between looks for new shards
+PLAIN = {"residual": False, "adaptive_filter": False, "lattice": False}
+TASKS = ("superres", "denoise")
+DESCRIPTIONS = {
+    "superres": "x4 super-resolution from the entropy-decoded latents (superres.py, card: superres.md)",
+    "denoise": "denoising from the entropy-decoded latents (denoise.py, card: denoise.md)",
+}
+
+
+def _crops(path: Path, size: int, count: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``count`` random size² crops of the photo scaled to a random short side in SHORT_SIDE."""
+    with Image.open(path) as im:
+        side = rng.uniform(*SHORT_SIDE)
+        im.draft("RGB", (int(im.width * side / min(im.size)) + 1, int(im.height * side / min(im.size)) + 1))
+        im = im.convert("RGB")
+        s = max(side, size) / min(im.size)
+        im = im.resize((max(size, round(im.width * s)), max(size, round(im.height * s))), Image.LANCZOS)
+        a = np.asarray(im)
+    out = []
+    for _ in range(count):
+        y, x = int(rng.integers(0, a.shape[0] - size + 1)), int(rng.integers(0, a.shape[1] - size + 1))
+        out.append(a[y:y + size, x:x + size])
+    return out
+
+
+def _code(rgb: np.ndarray, bpp: float, lc) -> bytes:
+    try:
+        return openjai.encode(rgb, bpp=bpp, model=lc, **PLAIN)
+    except RateControlError:  # the model's lowest rate lies above the target
+        return openjai.encode(rgb, quality=0, model=lc, **PLAIN)
+
+
+def _sample(task: str, crop: np.ndarray, rng: np.random.Generator, lc) -> dict[str, np.ndarray]:
+    if task == "superres":
+        lr = np.asarray(Image.fromarray(crop).resize((HR_CROP // FACTOR,) * 2, Image.BICUBIC))
+        src, target = lr, crop
+    else:
+        model = "poisson-gaussian" if rng.random() < PG_SHARE else f"gaussian{rng.uniform(*SIGMA_RANGE):.1f}"
+        src, target = add_noise(crop, model, rng), crop
+    data = _code(src, float(np.exp(rng.uniform(*np.log(BPP_RANGE)))), lc)
+    return {"y": openjai.decode_latents(data, model=lc).y_hat[0].half().numpy(), "target": target,
+            "dec": openjai.decode(data, model=lc), "bpp": np.float32(len(data) * 8 / (src.shape[0] * src.shape[1]))}
+
+
+def prepare(task: str, folder: Path, count: int, seed: int = 0) -> None:
+    """Write ``count`` training samples of ``task`` in shards (existing shards are kept)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lc = openjai.load_model("base")
+    photos = composite.backgrounds("train")
+    size = HR_CROP if task == "superres" else DN_CROP
+    for s in range(math.ceil(count / SHARD)):
+        path = folder / f"shard{s:04d}.npz"
+        if path.exists():
+            continue
+        rng = np.random.default_rng([seed, s])
+        rows: list[dict[str, np.ndarray]] = []
+        while len(rows) < min(SHARD, count - s * SHARD):
+            photo = photos[int(rng.integers(len(photos)))]
+            rows += [_sample(task, c, rng, lc) for c in _crops(photo, size, CROPS_PER_PHOTO, rng)]
+        rows = rows[: min(SHARD, count - s * SHARD)]
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, **{k: np.stack([r[k] for r in rows]) for k in rows[0]})
+        tmp.rename(path)
+        print(f"{path.name}: {len(rows)} samples, mean bpp {np.mean([r['bpp'] for r in rows]):.3f}", flush=True)
+
+
+def load_shards(folder: Path) -> dict[str, np.ndarray]:
+    """All finished shards, concatenated."""
+    paths = sorted(folder.glob("shard*[0-9].npz"))
+    if not paths:
+        raise DataError(f"no shards in {folder}: run `python -m openjai.tasks.train_image prepare TASK {folder}` first")
+    parts = [dict(np.load(p)) for p in paths]
+    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def network(task: str, net: str) -> torch.nn.Module:
+    """A training start: the latent network (g_s copy [+ head]) or, for superres, the pixel anchor."""
+    if task not in TASKS:
+        raise DataError(f"unknown task {task!r}: use {' or '.join(TASKS)}")
+    factor = FACTOR if task == "superres" else 1
+    if net == "latent":
+        return LatentImageNet.from_codec(factor)
+    if net == "pixel" and task == "superres":
+        return UpHead(FACTOR)
+    raise DataError(f"no {net!r} network for task {task!r}")
+
+
+def _rgb(a: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(a).permute(0, 3, 1, 2).float() / 255.0
+
+
+def _lr(step: int, steps: int, base: float) -> float:
+    """Warm-up over 50 steps, cosine decay to 10 % at ``steps``."""
+    return base * min(1.0, (step + 1) / 50) * (0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, step / steps))))
+
+
+def train(task: str, run: Path, data_dir: Path, net: str, minutes: float, steps: int, batch: int, lr: float) -> None:
+    """Train (or resume) ``net`` of ``task``; checkpoint every 50 steps and at the end."""
+    run.mkdir(parents=True, exist_ok=True)
+    data = load_shards(data_dir)
+    n = len(data["bpp"])
+    model = network(task, net)
+    groups = ([{"params": model.synthesis.parameters(), "scale": 0.2}] if net == "latent" else [])
+    head = model.head if net == "latent" else model
+    if head is not None:
+        groups.append({"params": head.parameters(), "scale": 1.0})
+    opt = torch.optim.Adam(groups, lr=lr)
+    state_path = run / "state.pt"
+    step, cpu_seconds = 0, 0.0
+    if state_path.exists():
+        state = torch.load(state_path, weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step, cpu_seconds = int(state["step"]), float(state["cpu_seconds"])
+    rng = np.random.default_rng(step)
+    start, cpu0 = time.time(), time.process_time()
+    log = open(run / "log.txt", "a")
+
+    def save() -> None:
+        cpu = cpu_seconds + time.process_time() - cpu0
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "cpu_seconds": cpu},
+                   run / "state.tmp")
+        (run / "state.tmp").rename(state_path)
+        (run / "meta.json").write_text(json.dumps({"task": task, "net": net, "step": step, "samples": n,
+                                                   "batch": batch, "lr": lr, "cpu_hours": cpu / 3600}))
+
+    model.train()
+    running = []
+    while step < steps and time.time() - start < minutes * 60:
+        idx = rng.integers(0, n, batch)
+        x = torch.from_numpy(data["y"][idx].astype(np.float32)) if net == "latent" else _rgb(data["dec"][idx])
+        target = _rgb(data["target"][idx])
+        for g in opt.param_groups:
+            g["lr"] = _lr(step, steps, lr) * g["scale"]
+        loss = F.mse_loss(model(x), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        step += 1
+        running.append(float(loss.detach()))
+        if step % 25 == 0:
+            psnr = -10 * math.log10(np.mean(running))
+            print(f"step {step} mse {np.mean(running):.5f} psnr {psnr:.2f} ({time.time() - start:.0f} s)",
+                  file=log, flush=True)
+            running = []
+        if step % 50 == 0:
+            save()
+        if step % RELOAD_EVERY == 0 and len(list(data_dir.glob("shard*[0-9].npz"))) * SHARD > n:
+            data = load_shards(data_dir)  # prepare is still adding shards
+            n = len(data["bpp"])
+    save()
+
+
+def export(task: str, run: Path, net: str) -> Path:
+    """Write the run's weights (fp32 safetensors) to openjai/tasks/weights/ (and, for the latent
+    network, the registry's ``<task>.toml``); returns the weights' path."""
+    from safetensors.torch import save
+
+    state = torch.load(run / "state.pt", weights_only=True)
+    name = task if net == "latent" else f"{task}_pixel"
+    path = Path(__file__).resolve().parent / "weights" / f"{name}.safetensors"
+    atomic_write(path, save({k: v.float().contiguous() for k, v in state["model"].items()}), force=True)
+    if net == "latent":
+        write_task_entry(task, openjai.load_model("base").model_id, path, DESCRIPTIONS[task], force=True)
+    return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m openjai.tasks.train_image")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("task", choices=TASKS)
+    p.add_argument("out", type=Path)
+    p.add_argument("--count", type=int, default=1200)
+    p.add_argument("--seed", type=int, default=0)
+    t = sub.add_parser("train")
+    t.add_argument("task", choices=TASKS)
+    t.add_argument("run", type=Path)
+    t.add_argument("--data", type=Path, required=True)
+    t.add_argument("--net", choices=("latent", "pixel"), default="latent")
+    t.add_argument("--minutes", type=float, default=40.0)
+    t.add_argument("--steps", type=int, default=3000)
+    t.add_argument("--batch", type=int, default=8)
+    t.add_argument("--lr", type=float, default=1e-3)
+    e = sub.add_parser("export")
+    e.add_argument("task", choices=TASKS)
+    e.add_argument("run", type=Path)
+    e.add_argument("--net", choices=("latent", "pixel"), default="latent")
+    a = ap.parse_args(argv)
+    if a.cmd == "prepare":
+        prepare(a.task, a.out, a.count, a.seed)
+    elif a.cmd == "train":
+        train(a.task, a.run, a.data, a.net, a.minutes, a.steps, a.batch, a.lr)
+    else:
+        print(export(a.task, a.run, a.net))
+
+
+if __name__ == "__main__":
+    main()
