@@ -23,7 +23,6 @@ head at lr), resumes from ``<run>/state.pt`` and stops after ``--minutes`` or ``
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -36,8 +35,8 @@ from PIL import Image
 import openjai
 
 from ..errors import DataError, RateControlError
-from ..files import atomic_write
-from . import composite
+from . import composite, run_files
+from .run_files import save_shard
 from .denoise import add_noise
 from .image_net import LatentImageNet, UpHead
 from .registry import write_task_entry
@@ -111,19 +110,13 @@ def prepare(task: str, folder: Path, count: int, seed: int = 0) -> None:
             photo = photos[int(rng.integers(len(photos)))]
             rows += [_sample(task, c, rng, lc) for c in _crops(photo, size, CROPS_PER_PHOTO, rng)]
         rows = rows[: min(SHARD, count - s * SHARD)]
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **{k: np.stack([r[k] for r in rows]) for k in rows[0]})
-        tmp.rename(path)
+        save_shard(path, {k: np.stack([r[k] for r in rows]) for k in rows[0]})
         print(f"{path.name}: {len(rows)} samples, mean bpp {np.mean([r['bpp'] for r in rows]):.3f}", flush=True)
 
 
 def load_shards(folder: Path) -> dict[str, np.ndarray]:
     """All finished shards, concatenated."""
-    paths = sorted(folder.glob("shard*[0-9].npz"))
-    if not paths:
-        raise DataError(f"no shards in {folder}: run `python -m openjai.tasks.train_image prepare TASK {folder}` first")
-    parts = [dict(np.load(p)) for p in paths]
-    return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return run_files.load_shards(folder, f"python -m openjai.tasks.train_image prepare TASK {folder}")
 
 
 def network(task: str, net: str) -> torch.nn.Module:
@@ -158,24 +151,14 @@ def train(task: str, run: Path, data_dir: Path, net: str, minutes: float, steps:
     if head is not None:
         groups.append({"params": head.parameters(), "scale": 1.0})
     opt = torch.optim.Adam(groups, lr=lr)
-    state_path = run / "state.pt"
-    step, cpu_seconds = 0, 0.0
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, cpu_seconds = int(state["step"]), float(state["cpu_seconds"])
+    step, cpu_seconds = run_files.load_state(run, model, opt)
     rng = np.random.default_rng(step)
     start, cpu0 = time.time(), time.process_time()
     log = open(run / "log.txt", "a")
 
     def save() -> None:
-        cpu = cpu_seconds + time.process_time() - cpu0
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "cpu_seconds": cpu},
-                   run / "state.tmp")
-        (run / "state.tmp").rename(state_path)
-        (run / "meta.json").write_text(json.dumps({"task": task, "net": net, "step": step, "samples": n,
-                                                   "batch": batch, "lr": lr, "cpu_hours": cpu / 3600}))
+        run_files.save_state(run, model, opt, step, cpu_seconds + time.process_time() - cpu0,
+                             {"task": task, "net": net, "samples": n, "batch": batch, "lr": lr})
 
     model.train()
     running = []
@@ -207,12 +190,9 @@ def train(task: str, run: Path, data_dir: Path, net: str, minutes: float, steps:
 def export(task: str, run: Path, net: str) -> Path:
     """Write the run's weights (fp32 safetensors) to openjai/tasks/weights/ (and, for the latent
     network, the registry's ``<task>.toml``); returns the weights' path."""
-    from safetensors.torch import save
-
-    state = torch.load(run / "state.pt", weights_only=True)
     name = task if net == "latent" else f"{task}_pixel"
     path = Path(__file__).resolve().parent / "weights" / f"{name}.safetensors"
-    atomic_write(path, save({k: v.float().contiguous() for k, v in state["model"].items()}), force=True)
+    run_files.export_weights(run, path)
     if net == "latent":
         write_task_entry(task, openjai.load_model("base").model_id, path, DESCRIPTIONS[task], force=True)
     return path

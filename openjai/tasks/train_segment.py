@@ -18,7 +18,6 @@ image, with the same loss, batch, steps and learning-rate schedule.
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from pathlib import Path
@@ -29,10 +28,10 @@ import torch.nn.functional as F
 
 import openjai
 
-from ..codec.zoo import file_sha256
 from ..errors import DataError
-from ..files import atomic_write
-from . import composite
+from . import composite, run_files
+from .registry import write_task_entry
+from .run_files import save_shard
 from .segment import LatentSegmenter, PixelSegmenter
 
 SHARD = 100
@@ -68,19 +67,13 @@ def prepare(folder: Path, count: int, seed: int = 0) -> None:
             bpps.append(len(data) * 8 / SIZE**2)
         arrays = {"y": np.stack(ys), "mask": np.stack(masks), "rgb": np.stack(rgbs), "dec": np.stack(decs),
                   "bpp": np.array(bpps, np.float32)}
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, **arrays)
-        tmp.rename(path)
+        save_shard(path, arrays)
         print(f"{path.name}: {len(ys)} samples, mean bpp {np.mean(bpps):.3f}", flush=True)
 
 
 def load_shards(folder: Path) -> dict[str, np.ndarray]:
     """All finished shards, concatenated (masks unpacked to bool (N, H, W))."""
-    paths = sorted(folder.glob("shard*[0-9].npz"))
-    if not paths:
-        raise DataError(f"no shards in {folder}: run `python -m openjai.tasks.train_segment prepare {folder}` first")
-    parts = [dict(np.load(p)) for p in paths]
-    out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    out = run_files.load_shards(folder, f"python -m openjai.tasks.train_segment prepare {folder}")
     n = out["mask"].shape[0]
     out["mask"] = np.unpackbits(out["mask"], axis=1)[:, : SIZE * SIZE].reshape(n, SIZE, SIZE).astype(bool)
     return out
@@ -131,22 +124,13 @@ def train(run: Path, data_dir: Path, net: str, minutes: float, steps: int, batch
     n = len(data["bpp"])
     model = _network(net)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
-    state_path = run / "state.pt"
-    step, cpu_seconds = 0, 0.0
-    if state_path.exists():
-        state = torch.load(state_path, weights_only=True)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step, cpu_seconds = int(state["step"]), float(state["cpu_seconds"])
+    step, cpu_seconds = run_files.load_state(run, model, opt)
     rng = np.random.default_rng(step)
     start, cpu0 = time.time(), time.process_time()
 
     def save() -> None:
-        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "cpu_seconds": cpu_seconds + time.process_time() - cpu0}, run / "state.tmp")
-        (run / "state.tmp").rename(state_path)
-        (run / "meta.json").write_text(json.dumps({"net": net, "step": step, "samples": n, "batch": batch,
-                                                   "cpu_hours": (cpu_seconds + time.process_time() - cpu0) / 3600}))
+        run_files.save_state(run, model, opt, step, cpu_seconds + time.process_time() - cpu0,
+                             {"net": net, "samples": n, "batch": batch})
 
     model.train()
     running = []
@@ -176,17 +160,11 @@ def train(run: Path, data_dir: Path, net: str, minutes: float, steps: int, batch
 def export(run: Path, net: str) -> Path:
     """Write the run's weights (fp32 safetensors) to openjai/tasks/weights/ (and, for the latent
     head, the registry's segment.toml); returns the weights' path."""
-    from safetensors.torch import save
-
-    state = torch.load(run / "state.pt", weights_only=True)
     name = "segment" if net == "latent" else "segment_pixel"
     path = Path(__file__).resolve().parent / "weights" / f"{name}.safetensors"
-    tensors = {k: v.float().contiguous() for k, v in state["model"].items()}
-    atomic_write(path, save(tensors), force=True)
+    run_files.export_weights(run, path)
     if net == "latent":
-        toml = (f'codec_model_id = "{openjai.load_model("base").model_id}"\nfile = "{path.name}"\n'
-                f'sha256 = "{file_sha256(path)}"\ndescription = "{DESCRIPTION}"\n')
-        atomic_write(path.with_suffix(".toml"), toml.encode(), force=True)
+        write_task_entry("segment", openjai.load_model("base").model_id, path, DESCRIPTION, force=True)
     return path
 
 
