@@ -187,10 +187,15 @@ def test_ms_ssim_matches_pytorch_msssim(shape):
         ms_ssim(x[..., :160, :], x[..., :160, :])
 
 
-def test_compiled_training_step(tmp_path):
+def test_compiled_training_step(tmp_path, monkeypatch):
     """--compile trains (checkpoint written, weights finite), and the compiled loss is the eager
     one: the same reconstruction error exactly enough, the loss up to the rate term's noise
-    (inductor draws its own random numbers)."""
+    (inductor draws its own random numbers).
+
+    Inductor compiles into a cache of the test's own: the machine-wide one
+    (/tmp/torchinductor_<user>) holds kernels that other runs built, and one such cache (left
+    by runs that included ATEN_CPU_CAPABILITY=avx2 ones) aborted this process; a fresh one did not."""
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "inductor"))
     from openjai.codec.config import TINY
     from openjai.codec.model import Codec
     from openjai.train.loop import _loss
