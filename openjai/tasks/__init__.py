@@ -19,9 +19,13 @@ from __future__ import annotations
 import importlib
 import sys
 import types
+from pathlib import Path
 from typing import Any
 
 TASKS = ("classify", "segment", "superres", "denoise")
+#: the project's photo folders (train/, val/, sr_test/, imagenet_labeled/; README inside), from
+#: which the task networks train and are evaluated; never shipped
+SHARED_DATA = Path("/work/shared/data")
 
 
 class _Tasks(types.ModuleType):
@@ -41,4 +45,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = list(TASKS)
+__all__ = [*TASKS, "SHARED_DATA"]

@@ -26,9 +26,9 @@ from PIL import Image
 
 from ..errors import DataError
 from ..files import atomic_write
+from . import SHARED_DATA
 
 STAMP_ROOT = Path("/usr/share/tuxpaint/stamps")
-DATA_ROOT = Path("/work/shared/data")
 WALLPAPER_ROOTS = (Path("/usr/share/wallpapers"), Path("/usr/share/backgrounds"))
 SPLIT_FILE = Path(__file__).resolve().parent / "weights" / "segment_split.txt"
 TEST_ONE_IN = 5  # one stamp in five is held out for testing
@@ -79,7 +79,7 @@ def _images(folder: Path) -> list[Path]:
 
 
 @lru_cache(maxsize=4)
-def backgrounds(split: str, data_root: Path = DATA_ROOT) -> tuple[Path, ...]:
+def backgrounds(split: str, data_root: Path = SHARED_DATA) -> tuple[Path, ...]:
     """Background photos: data/train plus Debian wallpapers for 'train', data/val for 'test'."""
     folder = data_root / ("train" if split == "train" else "val")
     if not folder.is_dir():

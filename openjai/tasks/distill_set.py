@@ -29,6 +29,7 @@ from ..codec.coder import Encoder
 from ..errors import OpenJAIError
 from ..files import atomic_write
 from ..train.data import list_images
+from . import SHARED_DATA
 from .resnet import load_resnet50, preprocess, resized_crop
 
 CHUNK = 32
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path)
     p.add_argument("--crops", type=int, default=2048)
-    p.add_argument("--data", type=Path, default=Path("/work/shared/data/train"))
+    p.add_argument("--data", type=Path, default=SHARED_DATA / "train")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
     try:

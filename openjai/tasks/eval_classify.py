@@ -31,11 +31,12 @@ from PIL import Image
 from .. import api
 from ..errors import DataError, RateControlError
 from ..files import atomic_write
+from . import SHARED_DATA
 from .classify import TASK, image_latents, latent_logits, load_bridge
 from .evaluate import cached_stream, cpu_ms, figure, macs, save_figure, stream_cache
 from .resnet import load_resnet50, preprocess, resized_crop
 
-DATA = Path("/work/shared/data/imagenet_labeled")
+DATA = SHARED_DATA / "imagenet_labeled"
 SIZE = 224
 METHODS = ("latent", "decoded", "original")
 BAR_RATES = (0.25, 0.5, 0.75, 1.0)

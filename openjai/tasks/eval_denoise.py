@@ -33,12 +33,13 @@ from PIL import Image
 from .. import api
 from ..errors import DataError, ToolMissingError
 from ..files import atomic_write
+from . import SHARED_DATA
 from .denoise import NOISE_MODELS, TASK, add_noise, denoise, noise_std
 from .eval_image import path_costs, psnr_rgb, ssim_y, stream_at
 from .evaluate import figure, save_figure
 from .image_net import load_net, to_uint8
 
-DATA = Path("/work/shared/data/val")
+DATA = SHARED_DATA / "val"
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 CROP = 256
 COST_SIZE = (640, 360)  # the machine this ran on was heavily shared

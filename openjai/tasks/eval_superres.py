@@ -32,12 +32,13 @@ from safetensors.torch import load_file
 from .. import api
 from ..errors import DataError, ModelError
 from ..files import atomic_write
+from . import SHARED_DATA
 from .eval_image import path_costs, psnr_y, shave, ssim_y, stream_at
 from .evaluate import figure, save_figure
 from .image_net import UpHead, load_net, to_uint8
 from .superres import FACTOR, TASK, superres
 
-DATA = Path("/work/shared/data/sr_test")
+DATA = SHARED_DATA / "sr_test"
 SETS = ("Set5", "Set14", "BSD100")
 PIXEL_WEIGHTS = Path(__file__).resolve().parent / "weights" / "superres_pixel.safetensors"
 METHODS = ("latent", "pixel_decoded", "lanczos_decoded", "pixel_original", "lanczos_original")

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from safetensors import safe_open
 from safetensors.torch import load_file, save
 
+from .. import api
 from ..errors import DataError, OpenJAIError
 from ..files import atomic_write
-from .. import api
 from .classify import TASK, Bridge
 from .registry import write_task_entry
 from .resnet import load_resnet50
