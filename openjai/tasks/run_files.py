@@ -30,9 +30,19 @@ def save_shard(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write(path, buf.getvalue(), force=True)
 
 
+def shard_path(folder: Path, index: int) -> Path:
+    """Where shard ``index`` of ``folder`` lives."""
+    return folder / f"shard{index:04d}.npz"
+
+
+def shard_paths(folder: Path) -> list[Path]:
+    """The finished shards of ``folder``, in order (a shard being written has another name)."""
+    return sorted(folder.glob("shard*[0-9].npz"))
+
+
 def load_shards(folder: Path, prepare: str) -> dict[str, np.ndarray]:
     """All shards of ``folder``, concatenated; ``prepare`` is the command that makes them."""
-    paths = sorted(folder.glob("shard*[0-9].npz"))
+    paths = shard_paths(folder)
     if not paths:
         raise DataError(f"no shards in {folder}: run `{prepare}` first")
     parts = [dict(np.load(p)) for p in paths]

@@ -36,10 +36,10 @@ import openjai
 
 from ..errors import DataError, RateControlError
 from . import composite, run_files
-from .run_files import save_shard
 from .denoise import add_noise
 from .image_net import LatentImageNet, UpHead
 from .registry import write_task_entry
+from .run_files import save_shard
 from .superres import FACTOR
 
 SHARD = 100
@@ -101,7 +101,7 @@ def prepare(task: str, folder: Path, count: int, seed: int = 0) -> None:
     photos = composite.backgrounds("train")
     size = HR_CROP if task == "superres" else DN_CROP
     for s in range(math.ceil(count / SHARD)):
-        path = folder / f"shard{s:04d}.npz"
+        path = run_files.shard_path(folder, s)
         if path.exists():
             continue
         rng = np.random.default_rng([seed, s])
@@ -181,7 +181,7 @@ def train(task: str, run: Path, data_dir: Path, net: str, minutes: float, steps:
             running = []
         if step % 50 == 0:
             save()
-        if step % RELOAD_EVERY == 0 and len(list(data_dir.glob("shard*[0-9].npz"))) * SHARD > n:
+        if step % RELOAD_EVERY == 0 and len(run_files.shard_paths(data_dir)) * SHARD > n:
             data = load_shards(data_dir)  # prepare is still adding shards
             n = len(data["bpp"])
     save()

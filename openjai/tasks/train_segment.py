@@ -43,16 +43,12 @@ DESCRIPTION = "foreground mask from the entropy-decoded latents (segment.py, car
 PLAIN = {"residual": False, "adaptive_filter": False, "lattice": False}
 
 
-def _shard_path(folder: Path, i: int) -> Path:
-    return folder / f"shard{i:04d}.npz"
-
-
 def prepare(folder: Path, count: int, seed: int = 0) -> None:
     """Write ``count`` training composites (in shards; existing shards are kept)."""
     folder.mkdir(parents=True, exist_ok=True)
     lc = openjai.load_model("base")
     for s in range(math.ceil(count / SHARD)):
-        path = _shard_path(folder, s)
+        path = run_files.shard_path(folder, s)
         if path.exists():
             continue
         ys, masks, rgbs, decs, bpps = [], [], [], [], []
@@ -145,7 +141,7 @@ def train(run: Path, data_dir: Path, net: str, minutes: float, steps: int, batch
         opt.step()
         step += 1
         running.append(float(loss.detach()))
-        if step % RELOAD_EVERY == 0 and len(list(data_dir.glob("shard*[0-9].npz"))) * SHARD > n:
+        if step % RELOAD_EVERY == 0 and len(run_files.shard_paths(data_dir)) * SHARD > n:
             data = load_shards(data_dir)  # prepare is still adding shards
             n = len(data["bpp"])
         if step % 50 == 0:
