@@ -132,6 +132,23 @@ def _z_channel(z_hat: torch.Tensor) -> torch.Tensor:
     return torch.arange(z_hat.shape[1]).view(1, -1, 1, 1).expand_as(z_hat)
 
 
+def latent_sections(
+    lc: LoadedCodec, z_hat: torch.Tensor, r: torch.Tensor, k: torch.Tensor, anchors: torch.Tensor | None
+) -> dict[Section, bytes]:
+    """Sections Z, Z_ESCAPES, Y, Y_ESCAPES for the integers ẑ, r and their σ-indices k; with a
+    checkerboard ``anchors`` mask, Y in two passes (anchors first). Integers in, bytes out: the
+    same on every machine (tests/conformance/check.py codes decoded streams again with it)."""
+    y_coder = SymbolEncoder(lc.y_tables)
+    if anchors is None:
+        y_coder.encode(r.numpy(), k.numpy())
+    else:
+        y_coder.encode(r[anchors].numpy(), k[anchors].numpy())
+        y_coder.encode(r[~anchors].numpy(), k[~anchors].numpy())
+    z_data, z_esc = encode_symbols(z_hat.numpy(), _z_channel(z_hat).numpy(), lc.z_tables)
+    y_data, y_esc = y_coder.finish()
+    return {Section.Z: z_data, Section.Z_ESCAPES: z_esc, Section.Y: y_data, Section.Y_ESCAPES: y_esc}
+
+
 @dataclass
 class _Latents:
     """What the encoder codes at one β: ẑ, the residuals r, μ and σ-index k of every latent
@@ -284,15 +301,7 @@ class Encoder:
             raise RateControlError(f"rate {rate} outside this encoder's range [0, {self.top_rate}]")
         lat = self._latents(rate, refine=True)
         beta, z_hat, r, mu, k = lat.beta, lat.z_hat, lat.r, lat.mu, lat.k
-        y_coder = SymbolEncoder(lc.y_tables)
-        if lat.anchors is None:
-            y_coder.encode(r.numpy(), k.numpy())
-        else:
-            y_coder.encode(r[lat.anchors].numpy(), k[lat.anchors].numpy())
-            y_coder.encode(r[~lat.anchors].numpy(), k[~lat.anchors].numpy())
-        z_data, z_esc = encode_symbols(z_hat.numpy(), _z_channel(z_hat).numpy(), lc.z_tables)
-        y_data, y_esc = y_coder.finish()
-        sections = {Section.Z: z_data, Section.Z_ESCAPES: z_esc, Section.Y: y_data, Section.Y_ESCAPES: y_esc}
+        sections = latent_sections(lc, z_hat, r, k, lat.anchors)
         if self.alpha_section is not None:
             sections[Section.ALPHA] = self.alpha_section
         header = Header(lc.model_id, self.width, self.height, self.colour, beta)

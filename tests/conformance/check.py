@@ -35,8 +35,7 @@ sys.path.insert(0, str(HERE))
 
 import openjai  # noqa: E402
 import regenerate  # noqa: E402
-from openjai.codec import container, zoo  # noqa: E402
-from openjai.codec.coding import SymbolEncoder, encode_symbols  # noqa: E402
+from openjai.codec import coder, container, zoo  # noqa: E402
 from openjai.codec.container import Section  # noqa: E402
 from openjai.codec.context import anchor_mask  # noqa: E402
 
@@ -83,24 +82,13 @@ def reference(name: str) -> np.ndarray:
 
 
 def latent_sections(data: bytes) -> dict[Section, bytes]:
-    """The Z / Y sections the entropy coder writes for ``data``'s decoded integers: integers in,
-    bytes out, so the same on every machine."""
-    parsed = container.parse(data)
-    lc = zoo.for_stream(parsed.header.model_id, None)
+    """The Z / Y sections the encoder's entropy coder (``coder.latent_sections``) writes for
+    ``data``'s decoded integers: integers in, bytes out, so the same on every machine."""
+    lc = zoo.for_stream(container.parse(data).header.model_id, None)
     lat = openjai.decode_latents(data)
-    z = lat.z_hat.numpy()
-    z_data, z_esc = encode_symbols(z, np.broadcast_to(np.arange(z.shape[1]).reshape(1, -1, 1, 1), z.shape),
-                                   lc.z_tables)
-    r, k = lat.residual, lat.sigma_index
-    coder = SymbolEncoder(lc.y_tables)
-    if lc.model.context is None:
-        coder.encode(r.numpy(), k.numpy())
-    else:
-        anchors = anchor_mask(*r.shape[-2:]).expand_as(r)
-        coder.encode(r[anchors].numpy(), k[anchors].numpy())
-        coder.encode(r[~anchors].numpy(), k[~anchors].numpy())
-    y_data, y_esc = coder.finish()
-    return {Section.Z: z_data, Section.Z_ESCAPES: z_esc, Section.Y: y_data, Section.Y_ESCAPES: y_esc}
+    r = lat.residual
+    anchors = None if lc.model.context is None else anchor_mask(*r.shape[-2:]).expand_as(r)
+    return coder.latent_sections(lc, lat.z_hat, r, lat.sigma_index, anchors)
 
 
 def check_decode(name: str) -> list[str]:
