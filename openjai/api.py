@@ -20,6 +20,7 @@ from .codec import container, zoo
 from .codec.coder import DecodedLatents, Encoder, decode_alpha, reconstruct
 from .codec.coder import decode_latents as _decode_latents
 from .codec.container import DEFAULT_LIMITS, ColourMode, Limits
+from .codec.memory import check_memory
 from .codec.ratecontrol import match_bpp, quality_to_rate
 from .codec.weights import LoadedCodec
 from .errors import BitstreamError, RateControlError
@@ -107,6 +108,7 @@ def decode(
 ) -> np.ndarray:
     """Decompress .jai bytes to uint8 (H, W) grey, (H, W, 3) RGB, or with alpha (H, W, 2|4)."""
     stream = container.parse(_bytes(data), limits)
+    check_memory(stream.header.width, stream.header.height, "decode")
     lc = zoo.for_stream(stream.header.model_id, model)
     alpha = decode_alpha(stream)
     latents = _decode_latents(lc, stream, device)

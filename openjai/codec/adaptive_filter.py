@@ -23,6 +23,10 @@ a) or 1/OFFSET_UNIT levels (b), written as signed Exp-Golomb codes.
 The encoder tries a few class layouts, prices each by the squared error it removes (at the
 rate-distortion slope of the residual layer's steps, which match the model's λ) minus its
 bits, and sends the best one, or none when none pays.
+
+Both sides work in row strips (openjai.codec.strips): each strip is computed with STRIP_HALO
+rows around it, which are then dropped, so memory grows with the width and the results are
+those of the whole image, bit for bit.
 Spec: docs/bitstream.md, section FILTER.
 """
 
@@ -35,6 +39,7 @@ import numpy as np
 
 from ..errors import BitstreamError
 from .residual import STEP_UNIT, to_rgb, to_ycbcr
+from .strips import row_strips, run_strips, threaded_strips, with_halo
 
 
 def _pairs(radius: int) -> tuple[tuple[int, int], ...]:
@@ -55,6 +60,10 @@ ACTIVITY_BITS = 3  # field width of A − 1
 MAX_ACTIVITY_CLASSES = 1 << ACTIVITY_BITS
 DIRECTIONS = 3
 ACTIVITY_WINDOW = 5  # pixels per side of the box that sums luma gradients
+#: activity bound: two gradients of 8-bit luma, each summed over the box
+MAX_ACTIVITY = 2 * ACTIVITY_WINDOW**2 * 255
+#: rows a strip reads above and below: the taps reach HALO rows, activity 1 (gradient) + 2 (box)
+STRIP_HALO = max(HALO, 1 + ACTIVITY_WINDOW // 2)
 COEF_LIMIT = 1 << 14  # |coefficient| bound in its unit (16 for taps, 1024 levels for b)
 MAX_K = 15  # Exp-Golomb order bound
 #: class layouts the encoder tries: (activity classes, with direction classes). Measured on 12
@@ -241,10 +250,21 @@ def _padded(ycc: np.ndarray) -> np.ndarray:
 
 
 def apply_filter(params: FilterParams, decoded: np.ndarray) -> np.ndarray:
-    """``decoded`` (uint8 RGB) with the filter applied, uint8 RGB."""
-    activity, direction = activity_and_direction(decoded)
-    cls = _class_map(params, activity, direction)
-    return to_rgb(filter_ycbcr(params, to_ycbcr(decoded), cls))
+    """``decoded`` (uint8 RGB) with the filter applied, uint8 RGB; strip by strip, on torch's threads."""
+    h, w = decoded.shape[:2]
+    out = np.empty((h, w, 3), dtype=np.uint8)
+
+    def strip(start: int, stop: int) -> None:
+        # the piece's own edge replication only reaches its first and last STRIP_HALO rows,
+        # which are the halo (or the image's true edge), so the strip's rows are exact
+        a, b = with_halo(start, stop, h, STRIP_HALO)
+        piece = decoded[a:b]
+        activity, direction = activity_and_direction(piece)
+        cls = _class_map(params, activity, direction)
+        out[start:stop] = to_rgb(filter_ycbcr(params, to_ycbcr(piece), cls)[:, start - a : stop - a])
+
+    run_strips(strip, threaded_strips(h, w))
+    return out
 
 
 def filter_ycbcr(params: FilterParams, ycc: np.ndarray, cls: np.ndarray) -> np.ndarray:
@@ -285,6 +305,15 @@ def filter_ycbcr(params: FilterParams, ycc: np.ndarray, cls: np.ndarray) -> np.n
     return out
 
 
+def _quantiles_lower(counts: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """``np.quantile(values, q, method="lower")`` (int64) of the values whose histogram is
+    ``counts`` (``counts[v]``: how many values equal v ≥ 0), without the values: numpy's index
+    arithmetic, then the value at that index of the sorted values, read off the cumulative counts."""
+    n = int(counts.sum())
+    index = np.floor((n - 1) * q).astype(np.intp)
+    return np.searchsorted(np.cumsum(counts), index, side="right").astype(np.int64)
+
+
 def _solve(gram: np.ndarray, rhs: np.ndarray, weight: float) -> tuple[np.ndarray, float]:
     """Quantized least-squares coefficients and the priced gain (bits) they bring."""
     n = gram.shape[0]
@@ -302,38 +331,50 @@ def fit_filter(original: np.ndarray, decoded: np.ndarray, steps: tuple[int, int,
     h, w = decoded.shape[:2]
     if h * w < MIN_PIXELS:
         return None
-    target = to_ycbcr(original)
-    ycc = to_ycbcr(decoded)
-    p = _padded(ycc)
     # bits per squared 8-bit level at the residual's slope: 6 / (ln 2 · Δ²)
     weight = [6.0 / (math.log(2.0) * (s / STEP_UNIT) ** 2) if s else 0.0 for s in steps]
-    activity, direction = activity_and_direction(decoded)
     chroma_on = steps[1] > 0
+    # strips start on chunk boundaries, so the chunks, and the order the Grams are summed in,
+    # are those of the whole image
+    strips = row_strips(h, w, ROWS_PER_CHUNK)
     # Gram matrices per fine activity bin (× direction); every layout's classes are unions of
-    # bins, with thresholds taken from the bins' own, so encoder and decoder classify alike
-    fine = np.quantile(activity, np.arange(1, FINE_BINS) / FINE_BINS, method="lower").astype(np.int64)
-    bins = np.searchsorted(fine, activity, side="right")
+    # bins, with thresholds taken from the bins' own, so encoder and decoder classify alike.
+    # Pass 1: the bins' thresholds, the activity's quantiles, from its histogram
+    counts = np.zeros(MAX_ACTIVITY + 1, dtype=np.int64)
+    for start, stop in strips:
+        a, b = with_halo(start, stop, h, STRIP_HALO)
+        activity, _ = activity_and_direction(decoded[a:b])
+        counts += np.bincount(activity[start - a : stop - a].ravel(), minlength=counts.size)
+    fine = _quantiles_lower(counts, np.arange(1, FINE_BINS) / FINE_BINS)
     grams = np.zeros((FINE_BINS * DIRECTIONS, LUMA_PARAMS, LUMA_PARAMS))
     rhs = np.zeros((FINE_BINS * DIRECTIONS, LUMA_PARAMS))
     c_gram = np.zeros((2, CHROMA_PARAMS, CHROMA_PARAMS))
     c_rhs = np.zeros((2, CHROMA_PARAMS))
-    for start in range(0, h, ROWS_PER_CHUNK):
-        rows = slice(start, min(h, start + ROWS_PER_CHUNK))
-        f = _luma_features(p[0], rows)
-        t = (target[0, rows] - ycc[0, rows]).ravel()
-        b = (bins[rows] * DIRECTIONS + direction[rows]).ravel()
-        order = np.argsort(b, kind="stable")
-        f, t = f[order], t[order]
-        ends = np.cumsum(np.bincount(b, minlength=grams.shape[0]))
-        for k in np.flatnonzero(np.diff(ends, prepend=0)):
-            seg = slice(ends[k - 1] if k else 0, ends[k])
-            grams[k] += f[seg].T @ f[seg]
-            rhs[k] += f[seg].T @ t[seg] * COEF_UNIT
-        if chroma_on:
-            for i in (1, 2):
-                fc = _chroma_features(p[i], p[0], rows)
-                c_gram[i - 1] += fc.T @ fc
-                c_rhs[i - 1] += fc.T @ (target[i, rows] - ycc[i, rows]).ravel() * COEF_UNIT
+    # pass 2: the Grams, chunk by chunk; every array below is the piece's (its rows start at a)
+    for start, stop in strips:
+        a, b = with_halo(start, stop, h, STRIP_HALO)
+        activity, direction = activity_and_direction(decoded[a:b])
+        bins = np.searchsorted(fine, activity, side="right")
+        target = to_ycbcr(original[a:b])
+        ycc = to_ycbcr(decoded[a:b])
+        p = _padded(ycc)
+        for chunk in range(start, stop, ROWS_PER_CHUNK):
+            rows = slice(chunk - a, min(stop, chunk + ROWS_PER_CHUNK) - a)
+            f = _luma_features(p[0], rows)
+            t = (target[0, rows] - ycc[0, rows]).ravel()
+            cls = (bins[rows] * DIRECTIONS + direction[rows]).ravel()
+            order = np.argsort(cls, kind="stable")
+            f, t = f[order], t[order]
+            ends = np.cumsum(np.bincount(cls, minlength=grams.shape[0]))
+            for k in np.flatnonzero(np.diff(ends, prepend=0)):
+                seg = slice(ends[k - 1] if k else 0, ends[k])
+                grams[k] += f[seg].T @ f[seg]
+                rhs[k] += f[seg].T @ t[seg] * COEF_UNIT
+            if chroma_on:
+                for i in (1, 2):
+                    fc = _chroma_features(p[i], p[0], rows)
+                    c_gram[i - 1] += fc.T @ fc
+                    c_rhs[i - 1] += fc.T @ (target[i, rows] - ycc[i, rows]).ravel() * COEF_UNIT
     chroma, chroma_gain = None, 0.0  # chroma's gain in bits, before its own bits
     if chroma_on:
         solved = [_solve(c_gram[i], c_rhs[i], weight[i + 1]) for i in range(2)]

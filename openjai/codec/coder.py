@@ -34,10 +34,11 @@ from .container import ColourMode, Header, Section, Stream
 from .context import T_HIGH, T_LOW, anchor_mask
 from .distortion import distortion_parts, kind_for_size
 from .lattice import apply_lattice, encode_lattice, fit_lattice
+from .memory import check_memory
 from .profile import stage
 from .refine import EFFORT_ITERATIONS, check_effort, lambda_at, refine_latents
 from .residual import (
-    RESIDUAL_EXTENSION, STEP_UNIT, apply_residual, block_activity, encode_residual, residual_steps, to_ycbcr,
+    RESIDUAL_EXTENSION, STEP_UNIT, apply_residual, block_activity, encode_residual, residual_steps, squared_error,
 )
 from .scale_decoder import ACT_BITS, Z_LIMIT
 from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
@@ -201,6 +202,7 @@ class Encoder:
         self.iterations = EFFORT_ITERATIONS[check_effort(effort)]
         self.height, self.width = rgb.shape[:2]
         container.check_size(self.width, self.height)
+        check_memory(self.width, self.height, "encode")
         self.colour = colour
         self.alpha_section = None if alpha is None else zlib.compress(np.ascontiguousarray(alpha).tobytes(), 9)
         g_a = lc.model.g_a  # encoding runs on the CPU
@@ -339,13 +341,12 @@ class Encoder:
             return self._layers(decoded, activity, (0, 0, 0), steps[0], lattice_weight, with_lattice)
         if not with_lattice or not steps[0]:
             return self._layers(decoded, activity, steps, steps[0], lattice_weight, with_lattice)
-        original = to_ycbcr(self.rgb)
         best: tuple[float, dict[Section, bytes], np.ndarray] = (math.inf, {}, decoded)
         for variant in (steps, (0, *steps[1:])):
             sections, recon = self._layers(decoded, activity, variant, steps[0], lattice_weight, reconstruct=True)
-            error = (original - to_ycbcr(recon)) ** 2
+            error = squared_error(self.rgb, recon)
             cost = 8.0 * sum(map(len, sections.values())) + sum(
-                6.0 / math.log(2.0) * float(e.sum()) / (s / STEP_UNIT) ** 2 for e, s in zip(error, steps) if s
+                6.0 / math.log(2.0) * e / (s / STEP_UNIT) ** 2 for e, s in zip(error, steps) if s
             )
             if cost < best[0]:
                 best = (cost, sections, recon)
@@ -371,7 +372,8 @@ class Encoder:
                     recon = apply_residual(*layer, decoded, activity, tables)
         if self.lattice is not None:
             with stage("lattice search"):
-                layer = encode_lattice(self.lattice, recon, activity, luma_step / STEP_UNIT, tables, lattice_weight)
+                layer = encode_lattice(self.lattice, self.rgb, recon, activity, luma_step / STEP_UNIT, tables,
+                                       lattice_weight)
             if layer:
                 sections[Section.LATTICE], sections[Section.LATTICE_ESCAPES] = layer
                 if reconstruct:

@@ -14,6 +14,7 @@ value is therefore representable without clamping, and escapes are bounded by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from functools import cached_property
 
 import constriction
@@ -67,11 +68,21 @@ class TableSet:
         return float(bits[np.asarray(index).ravel(), v].sum())
 
 
-def _groups(index: np.ndarray, n_tables: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stable order that sorts symbols by table, and the start of each table's run."""
-    order = np.argsort(index, kind="stable")
-    starts = np.searchsorted(index[order], np.arange(n_tables + 1))
-    return order, starts
+#: symbols whose positions are looked up at once: bounds the coder's memory (8 bytes a position)
+RUN_CHUNK = 1 << 22
+
+
+def _table_runs(index: np.ndarray, n_tables: int) -> Iterator[tuple[int, np.ndarray]]:
+    """(table, positions of symbols with that table in raster order) in coding order: tables in
+    increasing order, each in runs of positions within RUN_CHUNK symbols, so a whole image's
+    symbols need no sorted copy. Coding a table's symbols run by run codes the same sequence."""
+    chunks = range(0, index.size, RUN_CHUNK)
+    counts = sum(np.bincount(index[c : c + RUN_CHUNK], minlength=n_tables)[:n_tables] for c in chunks)
+    for k in np.flatnonzero(counts):
+        for c in chunks:
+            positions = np.flatnonzero(index[c : c + RUN_CHUNK] == k)
+            if positions.size:
+                yield int(k), positions + c
 
 
 class SymbolEncoder:
@@ -95,13 +106,10 @@ class SymbolEncoder:
         values = np.asarray(values).ravel()
         index = np.asarray(index).ravel()
         tables = self.tables
-        order, starts = _groups(index, len(tables))
-        for k in range(len(tables)):
-            if starts[k] == starts[k + 1]:
-                continue
+        for k, positions in _table_runs(index, len(tables)):
             table = tables.tables[k]
             n = len(table.counts)
-            v = values[order[starts[k] : starts[k + 1]]]
+            v = values[positions].astype(np.int64)
             sym = np.clip(v - table.offset, 0, n - 1)
             edge = (sym == 0) | (sym == n - 1)
             if edge.any():
@@ -140,12 +148,9 @@ class SymbolDecoder:
     def _decode(self, index: np.ndarray) -> np.ndarray:
         tables = self.tables
         index = np.asarray(index).ravel()
-        order, starts = _groups(index, len(tables))
         out = np.empty(index.size, dtype=np.int32)
-        for k in range(len(tables)):
-            count = int(starts[k + 1] - starts[k])
-            if count == 0:
-                continue
+        for k, positions in _table_runs(index, len(tables)):
+            count = positions.size
             table = tables.tables[k]
             n = len(table.counts)
             try:
@@ -160,7 +165,7 @@ class SymbolDecoder:
                 for p in pos.tolist():
                     e = self._reader.read()
                     v[p] = table.offset - e if sym[p] == 0 else v[p] + e
-            out[order[starts[k] : starts[k + 1]]] = v
+            out[positions] = v
         return out
 
     def finish(self) -> None:

@@ -29,11 +29,14 @@ scaled standard table, 1…100) whose lattice fits the original's luma best, at 
 offset that fits best, and sends it only where it pays at the residual layer's slope. The
 section carries the whole table, so an encoder may send any other. Pixels outside the full
 blocks (the right and bottom edges when the size or offset leaves partial blocks) are left
-as they are. Spec: docs/bitstream.md, sections LATTICE and LATTICE_ESCAPES.
+as they are. Both sides work in row strips of whole blocks (strips.py): of the whole image
+they keep only compact integers (corrections, groups, the encoder's predictions), so the
+memory grows with the width. Spec: docs/bitstream.md, sections LATTICE and LATTICE_ESCAPES.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import dataclass
@@ -42,7 +45,9 @@ import numpy as np
 
 from ..errors import BitstreamError
 from .coding import SymbolDecoder, SymbolEncoder, TableSet
-from .residual import BAND, BANDS, BLOCK, DCT, SKIP, bits_tables, group_indices, quantize_group
+from .group_rdo import PASSES, SKIP, GroupQuantizer
+from .residual import BAND, BANDS, BLOCK, DCT, group_indices
+from .strips import row_strips, run_strips, threaded_strips
 
 BUCKETS = 4  # activity buckets of the coding groups (block activity as in the residual layer)
 GROUPS = BUCKETS * BANDS
@@ -120,6 +125,24 @@ class LatticeParams:
                    sigma.reshape(BUCKETS, BANDS))
 
 
+def _blocks_at(shape: tuple[int, ...], offset: tuple[int, int]) -> tuple[int, int]:
+    """(blocks down, across): the full blocks of an image of ``shape`` at the grid ``offset``."""
+    ox, oy = offset
+    return max(shape[0] - oy, 0) // BLOCK, max(shape[1] - ox, 0) // BLOCK
+
+
+def _strips(blocks_down: int, width: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges of block rows, each a strip of about STRIP_PIXELS pixels (strips.py);
+    one range when the full blocks hold at most that many."""
+    return [(a // BLOCK, b // BLOCK) for a, b in row_strips(blocks_down * BLOCK, width, align=BLOCK)]
+
+
+def _rows(rgb: np.ndarray, offset: tuple[int, int], start: int, stop: int) -> np.ndarray:
+    """The pixel rows of the block rows [start, stop) at ``offset``: full blocks at (offset x, 0)."""
+    oy = offset[1]
+    return rgb[oy + BLOCK * start : oy + BLOCK * stop]
+
+
 def _luma_int(rgb: np.ndarray) -> np.ndarray:
     """JFIF luma × 1000 of uint8 RGB, exact int64."""
     return rgb.astype(np.int64) @ _LUMA_INT
@@ -128,7 +151,7 @@ def _luma_int(rgb: np.ndarray) -> np.ndarray:
 def _luma_milli(rgb: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
     """(JFIF luma − 128) × 1000, exact int64, as (blocks down, across, 8, 8): the full blocks at ``offset``."""
     ox, oy = offset
-    nby, nbx = max(rgb.shape[0] - oy, 0) // BLOCK, max(rgb.shape[1] - ox, 0) // BLOCK
+    nby, nbx = _blocks_at(rgb.shape, offset)
     y = _luma_int(rgb[oy : oy + nby * BLOCK, ox : ox + nbx * BLOCK]) - 128_000
     return y.reshape(nby, BLOCK, nbx, BLOCK).transpose(0, 2, 1, 3)
 
@@ -155,9 +178,9 @@ def _lattice_activity(activity: np.ndarray, offset: tuple[int, int], shape: tupl
 
 
 def _group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarray:
-    """(blocks down, across, 8, 8) group of every coefficient: activity bucket · BANDS + band."""
-    bucket = np.searchsorted(np.array(thresholds, dtype=np.int64), activity, side="right")
-    return bucket[:, :, None, None] * BANDS + BAND[None, None]
+    """(blocks down, across, 8, 8) uint8 group of every coefficient: activity bucket · BANDS + band."""
+    bucket = np.searchsorted(np.array(thresholds, dtype=np.int64), activity, side="right").astype(np.uint8)
+    return bucket[:, :, None, None] * np.uint8(BANDS) + BAND.astype(np.uint8)[None, None]
 
 
 def _luma_float(rgb: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
@@ -167,10 +190,19 @@ def _luma_float(rgb: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
 
 def _block_phase(rgb: np.ndarray) -> tuple[int, int]:
     """The grid offset where luma steps across block edges are largest (JPEG's blocking)."""
-    y = _luma_int(rgb)
+    height, width = rgb.shape[:2]
+    # Σ |luma step| across each column boundary (over the rows) and each row boundary (over the
+    # columns), in integers strip by strip: exact, so their means are the whole image's
+    columns = np.zeros(max(width - 1, 0), dtype=np.int64)
+    rows = np.zeros(max(height - 1, 0), dtype=np.int64)
+    for start, stop in row_strips(height, width):
+        above = max(start - 1, 0)  # the row above the strip: the boundary between strips
+        y = _luma_int(rgb[above:stop])
+        columns += np.abs(np.diff(y[start - above :], axis=1)).sum(axis=0)
+        rows[above : stop - 1] = np.abs(np.diff(y, axis=0)).sum(axis=1)
     phase = []
-    for axis in (1, 0):
-        step = np.abs(np.diff(y, axis=axis)).mean(axis=1 - axis)  # per column / row boundary
+    for sums, count in ((columns, height), (rows, width)):
+        step = sums / count  # mean per boundary
         n = len(step) // BLOCK * BLOCK
         # boundary i lies between pixels i and i + 1: a block starts at i + 1
         energy = [step[p:n:BLOCK].mean() if n else 0.0 for p in range(BLOCK)]
@@ -178,10 +210,18 @@ def _block_phase(rgb: np.ndarray) -> tuple[int, int]:
     return phase[0], phase[1]
 
 
-def _spread(blocks: np.ndarray) -> np.ndarray:
-    """At most about FIT_BLOCKS blocks (n, 8, 8), evenly spread over the image."""
-    flat = blocks.reshape(-1, BLOCK, BLOCK)
-    return flat[:: max(1, len(flat) // FIT_BLOCKS)]
+def _sample(rgb: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
+    """Luma DCT coefficients (float64, (n, 8, 8)) of at most about FIT_BLOCKS of the full blocks
+    at ``offset``, evenly spread over the image (every m-th block in raster order): read from
+    those blocks' pixels only."""
+    ox, oy = offset
+    nby, nbx = _blocks_at(rgb.shape, offset)
+    count = nby * nbx
+    index = np.arange(0, count, max(1, count // FIT_BLOCKS))
+    by, bx = np.divmod(index, max(nbx, 1))
+    r = np.arange(BLOCK)
+    pixels = rgb[(oy + BLOCK * by)[:, None, None] + r[None, :, None], (ox + BLOCK * bx)[:, None, None] + r[None, None, :]]
+    return DCT @ ((_luma_int(pixels) - 128_000) / 1000.0) @ DCT.T
 
 
 def _fit_score(coefficients: np.ndarray, table: np.ndarray) -> float:
@@ -203,19 +243,17 @@ def _fit_score(coefficients: np.ndarray, table: np.ndarray) -> float:
 
 @dataclass(frozen=True)
 class LatticeFit:
-    """What the encoder found in the original: the grid, the table, and the original's
-    luma DCT coefficients there."""
+    """What the encoder found in the original: the grid and the table."""
 
     offset: tuple[int, int]
     table: np.ndarray
-    coefficients: np.ndarray  # float64 (blocks down, across, 8, 8)
 
 
 def fit_lattice(original: np.ndarray) -> LatticeFit | None:
     """The JPEG lattice the original's luma lies on (offset, IJG table), or None when none fits."""
     if original.shape[0] < BLOCK or original.shape[1] < BLOCK:
         return None
-    samples = {o: DCT @ (_spread(_luma_milli(original, o)) / 1000.0) @ DCT.T for o in {(0, 0), _block_phase(original)}}
+    samples = {o: _sample(original, o) for o in {(0, 0), _block_phase(original)}}
     samples = {o: c for o, c in samples.items() if c.size}  # a grid may leave no full block
     if not samples:
         return None
@@ -225,101 +263,145 @@ def fit_lattice(original: np.ndarray) -> LatticeFit | None:
     score, quality = max((_fit_score(samples[offset], ijg_table(q)), q) for q in fine)
     if score < MIN_FIT:
         return None
-    return LatticeFit(offset, ijg_table(quality), _luma_float(original, offset))
+    return LatticeFit(offset, ijg_table(quality))
 
 
 def encode_lattice(
-    fit: LatticeFit, decoded: np.ndarray, activity: np.ndarray, step: float, tables: TableSet,
+    fit: LatticeFit, original: np.ndarray, decoded: np.ndarray, activity: np.ndarray, step: float, tables: TableSet,
     error_weight: float = 1.0,
 ) -> tuple[bytes, bytes] | None:
     """(LATTICE, LATTICE_ESCAPES) sections that snap ``decoded``'s luma to the lattice of
-    ``fit`` where that pays at the slope of a uniform quantizer of ``step`` (the residual
-    layer's luma step, levels), or None when it pays nowhere. ``activity``: block_activity
-    of the stream's latent. ``error_weight`` > 1 prices the luma error that many times
-    higher, so more corrections pay (rate control tries it: see ratecontrol.py)."""
-    k_hat, snap_class = predict(decoded, fit.offset, fit.table)
-    if k_hat.size == 0:
+    ``fit`` (found in ``original``, uint8 RGB of the same shape) where that pays at the slope of
+    a uniform quantizer of ``step`` (the residual layer's luma step, levels), or None when it
+    pays nowhere. ``activity``: block_activity of the stream's latent. ``error_weight`` > 1
+    prices the luma error that many times higher, so more corrections pay (rate control tries
+    it: see ratecontrol.py)."""
+    nby, nbx = _blocks_at(decoded.shape, fit.offset)
+    if nby == 0 or nbx == 0:
         return None
-    block_activity = _lattice_activity(activity, fit.offset, k_hat.shape[:2])
+    block_activity = _lattice_activity(activity, fit.offset, (nby, nbx))
     quantiles = np.linspace(0, 1, BUCKETS + 1)[1:-1]
     thresholds = tuple(int(v) for v in np.quantile(block_activity, quantiles, method="lower"))
     g = _group_index(thresholds, block_activity)
-    x = fit.coefficients / fit.table - k_hat  # the correction each coefficient needs, in steps
-    keep_error = ((fit.coefficients - _luma_float(decoded, fit.offset)) / fit.table) ** 2  # in steps²
-    scale = np.broadcast_to((fit.table / step) ** 2 * error_weight, x.shape)
-    weight = 6.0 / math.log(2.0) * scale  # bits per step²
-    bits = bits_tables(tables)
-    # which classes snap and which corrections pay depend on each other: start from every
-    # class snapped, choose the corrections, then let each class snap where that costs
-    # less with them (snapping moves the error from c − ĉ to c − (k̂ + d)·Q), and again
-    snapped = np.ones(CLASSES, dtype=bool)
-    for _ in range(2):
-        zero_error = np.where(snapped[snap_class], x**2, keep_error)
-        sigma = np.full(GROUPS, SKIP, dtype=np.uint8)
-        d = np.zeros(x.shape, dtype=np.int64)
-        net = -8.0 * (HEAD.size + 2 * 5)  # the head's fixed part and two section-table entries
-        for group in range(GROUPS):
-            sel = g == group
-            gd, k, gain = quantize_group(x[sel], bits, scale[sel], zero_error[sel])
-            if k != SKIP and gain > 8.0:  # it pays for its σ-index byte
-                d[sel] = gd
-                sigma[group] = k
-                net += gain - 8.0
-        error_if_snapped = (x - d) ** 2
-        error_if_kept = np.where(d == 0, keep_error, error_if_snapped)
-        snap_gain = np.bincount(snap_class.ravel(), (weight * (error_if_kept - error_if_snapped)).ravel(), CLASSES)
-        snapped = snap_gain > 0
-    net += float(snap_gain[snapped].sum())
+    q, sigma, snapped, net = _choose(fit, original, decoded, g, step, tables, error_weight)
     if net <= 0:
         return None
+    coded = (sigma != SKIP)[g]
     enc = SymbolEncoder(tables)
-    k = sigma[g]
-    coded = k != SKIP
-    enc.encode(d[coded], k[coded])
+    enc.encode(q[coded], sigma[g[coded]])
     data, escapes = enc.finish()
     params = LatticeParams(fit.offset, fit.table, thresholds, snapped.reshape(UNCERTAINTIES, BANDS),
                            sigma.reshape(BUCKETS, BANDS))
     return params.pack() + data, escapes
 
 
+def _choose(
+    fit: LatticeFit, original: np.ndarray, decoded: np.ndarray, g: np.ndarray, step: float, tables: TableSet,
+    error_weight: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """encode_lattice's choices for the groups ``g`` of the full blocks: (q, the σ-index of each
+    group (SKIP: not coded), which snap classes snap, the net gain in bits). The corrections are
+    q where the group is coded. Works in row strips of whole blocks (strips.py): the float
+    coefficients are computed again in each pass instead of being kept."""
+    nby, nbx = g.shape[:2]
+    ox = fit.offset[0]
+    strips = _strips(nby, decoded.shape[1])
+    # what the passes share, in compact integers: the predictions (|k̂| ≤ 1024 + 1) and their classes
+    k_hat = np.empty((nby, nbx, BLOCK, BLOCK), dtype=np.int16)
+    snap_class = np.empty((nby, nbx, BLOCK, BLOCK), dtype=np.uint8)
+    for a, b in strips:
+        k_hat[a:b], snap_class[a:b] = predict(_rows(decoded, fit.offset, a, b), (ox, 0), fit.table)
+    scale = (fit.table / step) ** 2 * error_weight  # per coefficient of a block
+    weight = 6.0 / math.log(2.0) * scale  # bits per step²
+
+    @functools.lru_cache(maxsize=1)  # an image of one strip computes it once for every pass
+    def errors(strip: int) -> tuple[np.ndarray, np.ndarray]:
+        """(x, keep_error) of a strip: the correction each coefficient needs, in steps, and the
+        squared error (steps²) it keeps when it does not move."""
+        a, b = strips[strip]
+        coefficients = _luma_float(_rows(original, fit.offset, a, b), (ox, 0))
+        x = coefficients / fit.table - k_hat[a:b]
+        keep_error = ((coefficients - _luma_float(_rows(decoded, fit.offset, a, b), (ox, 0))) / fit.table) ** 2
+        return x, keep_error
+
+    # which classes snap and which corrections pay depend on each other: start from every
+    # class snapped, choose the corrections, then let each class snap where that costs
+    # less with them (snapping moves the error from c − ĉ to c − (k̂ + d)·Q), and again
+    snapped = np.ones(CLASSES, dtype=bool)
+    # the last pass's q: |x| ≤ 2 · 1024 + 1 (|c|, |ĉ| ≤ 8 · 128 levels), so int16 holds it
+    q = np.empty((nby, nbx, BLOCK, BLOCK), dtype=np.int16)
+    for _ in range(2):
+        quantizer = GroupQuantizer(GROUPS, tables.bits)
+        for _ in range(PASSES):
+            for i, (a, b) in enumerate(strips):
+                x, keep_error = errors(i)
+                zero_error = np.where(snapped[snap_class[a:b]], x**2, keep_error)
+                q[a:b] = quantizer.add(x, g[a:b], scale, zero_error)
+            quantizer.next_pass()
+        sigma = np.full(GROUPS, SKIP, dtype=np.uint8)
+        net = -8.0 * (HEAD.size + 2 * 5)  # the head's fixed part and two section-table entries
+        for group in range(GROUPS):
+            if quantizer.table[group] != SKIP and quantizer.net[group] > 8.0:  # it pays for its σ-index byte
+                sigma[group] = quantizer.table[group]
+                net += quantizer.net[group] - 8.0
+        snap_gain = np.zeros(CLASSES)
+        for i, (a, b) in enumerate(strips):
+            x, keep_error = errors(i)
+            d = np.where(sigma[g[a:b]] != SKIP, q[a:b], 0)
+            error_if_snapped = (x - d) ** 2
+            error_if_kept = np.where(d == 0, keep_error, error_if_snapped)
+            snap_gain += np.bincount(snap_class[a:b].ravel(), (weight * (error_if_kept - error_if_snapped)).ravel(),
+                                     CLASSES)
+        snapped = snap_gain > 0
+    return q, sigma, snapped, float(net + snap_gain[snapped].sum())
+
+
 def decode_corrections(
     section: bytes, escapes: bytes, activity: np.ndarray, size: tuple[int, int], tables: TableSet
 ) -> tuple[LatticeParams, np.ndarray]:
-    """The head and the corrections δ (int64, blocks down × across × 8 × 8) of a LATTICE
+    """The head and the corrections δ (int16, blocks down × across × 8 × 8) of a LATTICE
     section for an image of ``size`` (height, width): exact integers. BitstreamError when
     malformed."""
     params = LatticeParams.unpack(section, len(tables))
-    ox, oy = params.offset
-    blocks = (max(size[0] - oy, 0) // BLOCK, max(size[1] - ox, 0) // BLOCK)
-    g = _group_index(params.thresholds, _lattice_activity(activity, params.offset, blocks))
-    k = params.sigma.ravel()[g]
+    blocks = _blocks_at(size, params.offset)
+    k = params.sigma.ravel()[_group_index(params.thresholds, _lattice_activity(activity, params.offset, blocks))]
     coded = k != SKIP
     dec = SymbolDecoder(section[params.size :], escapes, tables)
-    d = np.zeros(g.shape, dtype=np.int64)
-    d[coded] = dec.decode(k[coded])
+    values = dec.decode(k[coded])
     dec.finish()
+    # |k̂| ≤ 1024 + 1 and |k̂ + δ| ≤ COEFFICIENT_LIMIT: a larger δ moves a coefficient beyond range
+    if values.size and max(-int(values.min()), int(values.max())) > 2 * COEFFICIENT_LIMIT:
+        raise BitstreamError("lattice coefficient beyond the range of 8-bit luma")
+    d = np.zeros(k.shape, dtype=np.int16)
+    d[coded] = values
     return params, d
 
 
 def apply_lattice(
     section: bytes, escapes: bytes, decoded: np.ndarray, activity: np.ndarray, tables: TableSet
 ) -> np.ndarray:
-    """``decoded`` (uint8 RGB) with its luma snapped to a LATTICE section's lattice;
-    BitstreamError when the section is malformed. ``activity``: block_activity of the
-    stream's latent."""
+    """``decoded`` (uint8 RGB) with its luma snapped to a LATTICE section's lattice, strip by
+    strip on torch's threads (strips.py); BitstreamError when the section is malformed. ``activity``:
+    block_activity of the stream's latent."""
     params, d = decode_corrections(section, escapes, activity, decoded.shape[:2], tables)
-    k_hat, snap_class = predict(decoded, params.offset, params.table)
-    levels = (k_hat + d) * params.table
-    if np.abs(levels).max(initial=0) > COEFFICIENT_LIMIT:
-        raise BitstreamError("lattice coefficient beyond the range of 8-bit luma")
-    nby, nbx = k_hat.shape[:2]
+    nby, nbx = d.shape[:2]
     if nby == 0 or nbx == 0:
         return decoded
-    moved = params.snapped.ravel()[snap_class] | (d != 0)
-    change = np.where(moved, levels - _luma_float(decoded, params.offset), 0.0)
-    delta = DCT.T @ change @ DCT
-    ox, oy = params.offset
-    out = decoded.astype(np.float64)
-    region = out[oy : oy + nby * BLOCK, ox : ox + nbx * BLOCK]
-    region += delta.transpose(0, 2, 1, 3).reshape(nby * BLOCK, nbx * BLOCK)[..., None]
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
+    ox = params.offset[0]
+    out = decoded.copy()
+
+    def strip(a: int, b: int) -> None:
+        rows = _rows(out, params.offset, a, b)  # still decoded's pixels: strips do not overlap
+        k_hat, snap_class = predict(rows, (ox, 0), params.table)
+        levels = (k_hat + d[a:b]) * params.table
+        if np.abs(levels).max(initial=0) > COEFFICIENT_LIMIT:
+            raise BitstreamError("lattice coefficient beyond the range of 8-bit luma")
+        moved = params.snapped.ravel()[snap_class] | (d[a:b] != 0)
+        change = np.where(moved, levels - _luma_float(rows, (ox, 0)), 0.0)
+        delta = (DCT.T @ change @ DCT).transpose(0, 2, 1, 3).reshape((b - a) * BLOCK, nbx * BLOCK)
+        region = rows[:, ox : ox + nbx * BLOCK]
+        region[...] = np.clip(np.round(region + delta[..., None]), 0, 255)
+
+    block_rows = [(a // BLOCK, b // BLOCK) for a, b in threaded_strips(nby * BLOCK, decoded.shape[1], BLOCK)]
+    run_strips(strip, block_rows)
+    return out

@@ -43,13 +43,13 @@ import numpy as np
 from ..bt709 import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
 from ..errors import BitstreamError
 from .coding import SymbolDecoder, SymbolEncoder, TableSet
+from .group_rdo import PASSES, Q_LIMIT, SKIP, GroupQuantizer
+from .strips import row_strips, run_strips, threaded_strips
 
 BLOCK = 8
 BUCKETS = 6
 BANDS = 8
-SKIP = 255  # σ-index of a group that is not coded (all its coefficients are zero), in memory only
 STEP_UNIT = 16  # Δ is stored in 1/16 of an 8-bit level
-Q_LIMIT = 1 << 15  # |q| bound, above any coefficient's 255·8 / (1/16)
 #: Δ_Y = STEP_SCALE / √λ(β), chroma Δ = CHROMA_STEP × Δ_Y. The shipped models minimise
 #: ½ MSE (Y, Cb, Cr weighted 6:1:1) + ½ MS-SSIM, so a squared luma error costs them half of
 #: λ and a chroma one a sixth of that: 2.5 (the best MSE-only scale in a first sweep over
@@ -60,8 +60,6 @@ CHROMA_STEP = 2.45
 #: units of rate the encoder adds above the model's top rate point, each halving the step
 #: (``high``: Δ_Y 4.0 → 0.25; on the sample 46 → 67 dB PSNR-Y, 4 → 15 bpp)
 RESIDUAL_EXTENSION = 4
-#: encoder dead zone: |c|/Δ is rounded down below n + 0.5 + DEAD_ZONE (fewer bits, same decoder)
-DEAD_ZONE = 0.2
 
 GROUPS = 3 * BUCKETS * BANDS
 #: fixed part of the head: Δ per component, activity thresholds (u16 each), a bit per group
@@ -172,61 +170,16 @@ def block_activity(sigma_index: np.ndarray, height: int, width: int) -> np.ndarr
 
 
 def _group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarray:
-    """(blocks down, across, 8, 8) group of every coefficient of a component within it:
+    """(blocks down, across, 8, 8) uint8 group of every coefficient of a component within it:
     activity bucket · BANDS + band (encoder and decoder both group through this)."""
-    bucket = np.searchsorted(np.array(thresholds), activity, side="right")
-    return bucket[:, :, None, None] * BANDS + BAND[None, None]
+    bucket = np.searchsorted(np.array(thresholds), activity, side="right").astype(np.uint8)
+    return bucket[:, :, None, None] * np.uint8(BANDS) + BAND.astype(np.uint8)[None, None]
 
 
-def bits_tables(tables: TableSet) -> np.ndarray:
-    """Bits of each value under each σ table (``TableSet.bits``: row k, column v + limit,
-    escapes counted at ESCAPE_BITS), for the encoder's cost estimates."""
-    return tables.bits
-
-
-def symbol_bits(q: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """Bits of each symbol of ``q`` under one σ table (a row of ``bits_tables``)."""
-    limit = (len(row) - 1) // 2
-    return row[np.clip(q, -limit, limit) + limit]
-
-
-def best_table(q: np.ndarray, bits: np.ndarray) -> tuple[int, float]:
-    """Cheapest σ-index for the symbols ``q`` and its cost in bits (all tables at once: a
-    table's cost sums the same terms in the same order as one table's alone)."""
-    values, counts = np.unique(q, return_counts=True)
-    limit = (bits.shape[1] - 1) // 2
-    costs = (bits[:, np.clip(values, -limit, limit) + limit] * counts).sum(axis=1)
-    k = int(np.argmin(costs))
-    return k, float(costs[k])
-
-
-def quantize_group(
-    x: np.ndarray, bits: np.ndarray, scale: np.ndarray | float = 1.0,
-    zero_error: np.ndarray | None = None,
-) -> tuple[np.ndarray, int, float]:
-    """Rate-distortion quantization of one group's coefficients ``x`` (in units of their step):
-    (q, σ-index, net gain in bits), net = what the group saves over not coding it. The
-    squared error is priced at the uniform quantizer's slope, 6 / ln 2 bits per Δ², times
-    ``scale`` (per coefficient: (its step / Δ)² where the steps differ). ``zero_error``: the
-    squared error (in steps²) a coefficient keeps when its q is 0, where that is not x²."""
-    sign = np.where(x < 0, -1, 1)
-    mag = np.abs(x)
-    zero = mag**2 if zero_error is None else zero_error
-    q = np.minimum(np.floor(mag + 0.5 - DEAD_ZONE), Q_LIMIT).astype(np.int64)
-    if not q.any():
-        return q, SKIP, 0.0
-    weight = 6.0 / math.log(2.0) * scale
-    candidates = np.stack([np.zeros_like(q), np.maximum(q - 1, 0), q])
-    k, _ = best_table(sign * q, bits)
-    for _ in range(2):  # choose q for the table, then the table for q
-        error = np.where(candidates == 0, zero[None], (mag[None] - candidates) ** 2)
-        cost = weight * error + symbol_bits(sign[None] * candidates, bits[k])
-        q = np.take_along_axis(candidates, np.argmin(cost, axis=0)[None], 0)[0]
-        if not q.any():
-            return q, SKIP, 0.0
-        k, rate = best_table(sign * q, bits)
-    net = float((weight * (zero - np.where(q == 0, zero, (mag - q) ** 2))).sum()) - rate
-    return sign * q, k, net
+def compact(q: np.ndarray) -> np.ndarray:
+    """Integers in int16 where they fit (a whole image's coefficients are kept), else int32."""
+    fits = q.size == 0 or (q.min() >= np.iinfo(np.int16).min and q.max() <= np.iinfo(np.int16).max)
+    return q.astype(np.int16 if fits else np.int32)
 
 
 def residual_steps(lam: float, grey: bool, finer: float = 1.0) -> tuple[int, int, int]:
@@ -238,43 +191,70 @@ def residual_steps(lam: float, grey: bool, finer: float = 1.0) -> tuple[int, int
     return (y, c, c)
 
 
+def _coefficients(error: np.ndarray, steps: tuple[int, int, int]) -> list[np.ndarray | None]:
+    """DCT coefficients (in steps) of each coded component of the YCbCr ``error`` of a strip of
+    whole blocks (the image's last strip is edge-replicated to whole blocks, as the whole image
+    would be)."""
+    return [None if s == 0 else (DCT @ _blocks(error[c]) @ DCT.T) / (s / STEP_UNIT) for c, s in enumerate(steps)]
+
+
+def ycbcr_error(original: np.ndarray, decoded: np.ndarray) -> np.ndarray:
+    """YCbCr(original) − YCbCr(decoded), float64 (3, h, w), of uint8 RGB pieces of one shape."""
+    return to_ycbcr(original) - to_ycbcr(decoded)
+
+
+def squared_error(original: np.ndarray, decoded: np.ndarray) -> list[float]:
+    """Summed squared YCbCr error per component of two uint8 RGB images, strip by strip."""
+    h, w = decoded.shape[:2]
+    sums = [0.0, 0.0, 0.0]
+    for start, stop in row_strips(h, w):
+        error = ycbcr_error(original[start:stop], decoded[start:stop]) ** 2
+        for c in range(3):
+            sums[c] += float(error[c].sum())
+    return sums
+
+
 def encode_residual(
     original: np.ndarray, decoded: np.ndarray, activity: np.ndarray, steps: tuple[int, int, int], tables: TableSet
 ) -> tuple[bytes, bytes] | None:
     """(RESIDUAL, RESIDUAL_ESCAPES) sections that bring ``decoded`` closer to ``original``
-    (uint8 RGB, same shape), or None when the layer costs more than it removes."""
-    error = to_ycbcr(original) - to_ycbcr(decoded)
+    (uint8 RGB, same shape), or None when the layer costs more than it removes. Works in row
+    strips (strips.py): the coefficients are computed again in each pass of the quantizer
+    instead of being kept."""
+    h, w = decoded.shape[:2]
     quantiles = np.linspace(0, 1, BUCKETS + 1)[1:-1]
     thresholds = tuple(int(v) for v in np.quantile(activity, quantiles, method="lower"))
     g = _group_index(thresholds, activity)
-    bits = bits_tables(tables)
+    coded_components = [c for c in range(3) if steps[c]]
+    quantizers = {c: GroupQuantizer(BUCKETS * BANDS, tables.bits) for c in coded_components}
+    planes: list[np.ndarray | None] = [None if steps[c] == 0 else np.zeros(g.shape, np.int16) for c in range(3)]
+    for p in range(PASSES):
+        for start, stop in row_strips(h, w, align=BLOCK):
+            blocks = slice(start // BLOCK, -(-stop // BLOCK))
+            x = _coefficients(ycbcr_error(original[start:stop], decoded[start:stop]), steps)
+            for c in coded_components:
+                q = quantizers[c].add(x[c], g[blocks])
+                if p == PASSES - 1:
+                    planes[c][blocks] = q  # |q| ≤ 255 · 8 · STEP_UNIT < 2¹⁵: int16 holds it
+            del x
+        for c in coded_components:
+            quantizers[c].next_pass()
     sigma = np.full((3, BUCKETS, BANDS), SKIP, dtype=np.uint8)
-    planes: list[np.ndarray | None] = []
     net = -8.0 * (HEAD.size + 2 * 5)  # the head's fixed part and two section-table entries
-    for c in range(3):
-        if steps[c] == 0:
-            planes.append(None)
-            continue
-        x = (DCT @ _blocks(error[c]) @ DCT.T) / (steps[c] / STEP_UNIT)
-        q = np.zeros(x.shape, dtype=np.int64)
+    for c in coded_components:
+        gq = quantizers[c]
         for group in range(BUCKETS * BANDS):
-            sel = g == group
-            gq, k, gain = quantize_group(x[sel], bits)
-            if k != SKIP and gain > 8.0:  # it pays for its σ-index byte
-                q[sel] = gq
-                sigma[c].flat[group] = k
-                net += gain - 8.0
-        planes.append(q)
+            if gq.table[group] != SKIP and gq.net[group] > 8.0:  # it pays for its σ-index byte
+                sigma[c].flat[group] = gq.table[group]
+                net += gq.net[group] - 8.0
     if net <= 0:
         return None
     params = ResidualParams(steps, thresholds, sigma)
     enc = SymbolEncoder(tables)
-    for c, q in enumerate(planes):
-        if q is None:
-            continue
+    for c in coded_components:
         k = sigma[c].ravel()[g]
         coded = k != SKIP
-        enc.encode(q[coded], k[coded])
+        enc.encode(planes[c][coded], k[coded])
     data, escapes = enc.finish()
     return params.pack() + data, escapes
 
@@ -282,8 +262,9 @@ def encode_residual(
 def decode_coefficients(
     section: bytes, escapes: bytes, activity: np.ndarray, tables: TableSet
 ) -> tuple[ResidualParams, list[np.ndarray | None]]:
-    """The head and the quantized coefficients q (int64, blocks down × across × 8 × 8, None for
-    a component not coded) of a RESIDUAL section: exact integers. BitstreamError when malformed."""
+    """The head and the quantized coefficients q (int16, or int32 where int16 cannot hold them;
+    blocks down × across × 8 × 8, None for a component not coded) of a RESIDUAL section: exact
+    integers. BitstreamError when malformed."""
     params = ResidualParams.unpack(section, len(tables))
     dec = SymbolDecoder(section[params.size :], escapes, tables)
     g = _group_index(params.thresholds, activity)
@@ -294,10 +275,11 @@ def decode_coefficients(
             continue
         k = params.sigma[c].ravel()[g]
         coded = k != SKIP
-        q = np.zeros(g.shape, dtype=np.int64)
-        q[coded] = dec.decode(k[coded])
-        if np.abs(q).max(initial=0) > Q_LIMIT:
+        values = dec.decode(k[coded])
+        if np.abs(values).max(initial=0) > Q_LIMIT:
             raise BitstreamError("residual coefficient beyond the allowed range")
+        q = np.zeros(g.shape, dtype=compact(values).dtype)
+        q[coded] = values
         planes.append(q)
     dec.finish()
     return params, planes
@@ -306,12 +288,19 @@ def decode_coefficients(
 def apply_residual(
     section: bytes, escapes: bytes, decoded: np.ndarray, activity: np.ndarray, tables: TableSet
 ) -> np.ndarray:
-    """``decoded`` (uint8 RGB) with the residual of a RESIDUAL section added; BitstreamError
-    when the section is malformed."""
+    """``decoded`` (uint8 RGB) with the residual of a RESIDUAL section added, strip by strip on
+    torch's threads (strips.py); BitstreamError when the section is malformed."""
     params, planes = decode_coefficients(section, escapes, activity, tables)
     h, w = decoded.shape[:2]
-    ycc = to_ycbcr(decoded)
-    for c, q in enumerate(planes):
-        if q is not None:
-            ycc[c] += _unblocks(DCT.T @ (q * (params.steps[c] / STEP_UNIT)) @ DCT, h, w)
-    return to_rgb(ycc)
+    out = np.empty_like(decoded)
+
+    def strip(start: int, stop: int) -> None:
+        blocks = slice(start // BLOCK, -(-stop // BLOCK))
+        ycc = to_ycbcr(decoded[start:stop])
+        for c, q in enumerate(planes):
+            if q is not None:
+                ycc[c] += _unblocks(DCT.T @ (q[blocks] * (params.steps[c] / STEP_UNIT)) @ DCT, stop - start, w)
+        out[start:stop] = to_rgb(ycc)
+
+    run_strips(strip, threaded_strips(h, w, BLOCK))
+    return out

@@ -59,8 +59,8 @@ def latent_digest(data: bytes) -> str:
         activity = block_activity(lat.sigma_index.numpy(), stream.header.height, stream.header.width)
         _, planes = decode_coefficients(stream.sections[Section.RESIDUAL], stream.sections[Section.RESIDUAL_ESCAPES],
                                         activity, lc.y_tables)
-        for q in planes:
-            h.update(b"-" if q is None else np.ascontiguousarray(q).tobytes())
+        for q in planes:  # as int64, whatever the decoder stores them in
+            h.update(b"-" if q is None else np.ascontiguousarray(q, dtype=np.int64).tobytes())
     if Section.LATTICE in stream.sections:
         lc = zoo.for_stream(stream.header.model_id, None)
         activity = block_activity(lat.sigma_index.numpy(), stream.header.height, stream.header.width)
@@ -68,7 +68,7 @@ def latent_digest(data: bytes) -> str:
             stream.sections[Section.LATTICE], stream.sections[Section.LATTICE_ESCAPES], activity,
             (stream.header.height, stream.header.width), lc.y_tables)
         h.update(params.pack())
-        h.update(np.ascontiguousarray(corrections).tobytes())
+        h.update(np.ascontiguousarray(corrections, dtype=np.int64).tobytes())
     return h.hexdigest()
 
 
