@@ -63,3 +63,23 @@ def test_verbose_encode_prints_the_profile(tmp_path, sample_rgb, capsys):
     assert main(["encode", str(src), "-o", str(tmp_path / "out.jai"), "--quality", "40", "-v"]) == 0
     out = capsys.readouterr().out
     assert "stage" in out and "synthesis" in out and "total" in out
+
+
+def test_each_stage_reports_its_own_peak_memory():
+    """The peak column is the resident-set high-water mark while the stage ran, reset when a
+    stage opens (Linux), so a later small stage does not inherit an earlier big one's peak."""
+    import sys
+
+    with collect() as prof:
+        with stage("big"):
+            block = np.ones(64 << 20, dtype=np.uint8)  # 64 MiB, touched
+            del block
+        with stage("small"):
+            np.ones(1 << 10)
+    big, small = prof.stages["big"].peak_mib, prof.stages["small"].peak_mib
+    if sys.platform != "linux":
+        assert np.isnan(big) and "peak MiB" in prof.table()
+        return
+    assert big >= small + 48
+    assert prof.peak_mib == big
+    assert "peak MiB" in prof.table().splitlines()[0]

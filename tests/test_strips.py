@@ -84,3 +84,23 @@ def test_the_layers_decode_alike_on_any_number_of_threads(monkeypatch, shipped):
     finally:
         torch.set_num_threads(threads)
     assert np.array_equal(images[0], images[1]) and np.array_equal(images[0], images[2])
+
+
+def test_rate_controls_distortion_reads_a_centre_window_of_a_large_image(shipped):
+    """Encoder.distortion (rate control's choice between lattice weights) measures at most a
+    DISTORTION_SIDE² centre window, whose MS-SSIM blur matrices stay small."""
+    import torch
+
+    from openjai.codec import coder
+    from openjai.codec.container import ColourMode
+    from openjai.codec.distortion import distortion_parts, kind_for_size
+
+    width = coder.DISTORTION_SIDE + 200
+    img = photo(width, 176)
+    enc = coder.Encoder(shipped, img, ColourMode.RGB, None)
+    data = enc.code(3.0)
+    decoded = openjai.decode(data, model=shipped)
+    window = (slice(0, 176), slice(100, 100 + coder.DISTORTION_SIDE))
+    as_float = [torch.from_numpy(a[window].astype(np.float32)).permute(2, 0, 1)[None] / 255.0 for a in (decoded, img)]
+    expected = distortion_parts(*as_float, kind_for_size(shipped.model.cfg.distortion, 176, coder.DISTORTION_SIDE))
+    assert enc.distortion(data) == pytest.approx(tuple(float(p) for p in expected), rel=1e-6)

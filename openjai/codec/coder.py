@@ -41,6 +41,7 @@ from .residual import (
     RESIDUAL_EXTENSION, STEP_UNIT, apply_residual, block_activity, encode_residual, residual_steps, squared_error,
 )
 from .scale_decoder import ACT_BITS, Z_LIMIT
+from .strips import row_strips, with_halo
 from .tiling import ANALYSIS, CONTEXT, HYPER_ANALYSIS, HYPER_SYNTHESIS, SYNTHESIS, apply_tiled
 from .weights import LoadedCodec
 
@@ -50,6 +51,11 @@ PAD = 64
 KEEP_STREAMS = 8
 KEEP_PIXELS = 1 << 22
 R_LIMIT = MAX_ESCAPE // 2  # residual clamp: far beyond what a trained model produces
+SIGMA_CHANNELS = 16  # channels whose σ-index is computed at once
+#: side of the centre window ``Encoder.distortion`` measures on a larger image
+DISTORTION_SIDE = 2048
+#: latent positions per channel in a strip of the context's work (strips.py): 4 MP of image
+LATENT_STRIP = 1 << 14
 #: lattice layer weights (encode_lattice's error_weight) that a bpp search tries, each in a
 #: search of its own; ratecontrol.preferred_stream chooses among the streams. Where the learned
 #: codec buys little per bit on an image (a once-JPEG sunset: +3.7 dB PSNR-Y from 0.5 to
@@ -90,9 +96,15 @@ def _hyper_t(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
 
 
 def _sigma_index(lc: LoadedCodec, t_fixed: torch.Tensor) -> torch.Tensor:
-    """σ-index (uint8, to save memory) of a fixed-point t."""
+    """σ-index (uint8, to save memory) of a fixed-point t, SIGMA_CHANNELS channels at a time
+    (its float64 temporaries would need 8 bytes a latent each; integers: any chunking gives the
+    same indices)."""
     with stage("hyper σ (integer)"):
-        return lc.model.h_scale.index_from_fixed(t_fixed.double()).to(torch.uint8)
+        k = torch.empty(t_fixed.shape, dtype=torch.uint8)
+        for c in range(0, t_fixed.shape[1], SIGMA_CHANNELS):
+            k[:, c : c + SIGMA_CHANNELS] = lc.model.h_scale.index_from_fixed(
+                t_fixed[:, c : c + SIGMA_CHANNELS].double()).to(torch.uint8)
+        return k
 
 
 def _mean(lc: LoadedCodec, z_hat: torch.Tensor) -> torch.Tensor:
@@ -106,7 +118,24 @@ def _context_parameters(
     lc: LoadedCodec, r: torch.Tensor, mu: torch.Tensor, t_fixed: torch.Tensor, anchors: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """μ (float, on mu's device) and σ-index (uint8) of every latent of a checkerboard model,
-    from the anchors' residuals ``r`` (int32, zero at non-anchors) and the hyper μ and t."""
+    from the anchors' residuals ``r`` (int32, zero at non-anchors) and the hyper μ and t; in
+    strips of latent rows (strips.py) with the context's halo, so its temporaries stay small."""
+    h, w = r.shape[-2:]
+    mu_out = torch.empty_like(mu)
+    k_out = torch.empty(r.shape, dtype=torch.uint8)
+    for start, stop in row_strips(h, w, align=2, pixels=LATENT_STRIP):  # even starts keep the anchor pattern
+        a, b = with_halo(start, stop, h, CONTEXT.halo)
+        rows = (..., slice(a, b), slice(None))
+        mu_strip, k_strip = _context_strip(lc, r[rows], mu[rows], t_fixed[rows], anchors[rows])
+        mu_out[..., start:stop, :] = mu_strip[..., start - a : stop - a, :]
+        k_out[..., start:stop, :] = k_strip[..., start - a : stop - a, :]
+    return mu_out, k_out
+
+
+def _context_strip(
+    lc: LoadedCodec, r: torch.Tensor, mu: torch.Tensor, t_fixed: torch.Tensor, anchors: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``_context_parameters`` of one strip of latent rows (starting at an even row)."""
     ctx = lc.model.context
     with stage("context"):
         r_anchors = torch.where(anchors, r, 0)
@@ -233,7 +262,10 @@ class Encoder:
         """The parts of the model's training distortion (codec/distortion.py's
         ``distortion_parts``: pixel error, and MS-SSIM's where the model has one) of ``data``'s
         decoded image against this encoder's image: what rate control compares streams of one
-        size by. Only for an encoder that keeps the pixels (any layer enabled)."""
+        size by. Only for an encoder that keeps the pixels (any layer enabled). On an image
+        larger than DISTORTION_SIDE² its centre DISTORTION_SIDE × DISTORTION_SIDE: MS-SSIM's dense
+        blur matrices grow with the square of a side, and a sample of that size ranks two
+        streams of one size as the whole does."""
         if self.rgb is None:
             raise OpenJAIError("this encoder keeps no pixels to measure a distortion against (all layers off)")
         with stage("decodes for distortion", absorb=True):
@@ -241,8 +273,10 @@ class Encoder:
             if decoded is None:
                 stream = container.parse(data)
                 decoded = reconstruct(self.lc, decode_latents(self.lc, stream), stream)
-            kind = kind_for_size(self.lc.model.cfg.distortion, self.height, self.width)
-            as_float = [torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
+            top, left = max(0, (self.height - DISTORTION_SIDE) // 2), max(0, (self.width - DISTORTION_SIDE) // 2)
+            window = (slice(top, top + DISTORTION_SIDE), slice(left, left + DISTORTION_SIDE))
+            kind = kind_for_size(self.lc.model.cfg.distortion, *decoded[window].shape[:2])
+            as_float = [torch.from_numpy(np.array(a[window], dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
                         for a in (decoded, self.rgb)]
             return tuple(float(p) for p in distortion_parts(*as_float, kind))
 

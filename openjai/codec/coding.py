@@ -25,6 +25,8 @@ from .entropy import PMF_PRECISION, IntegerTable
 from .profile import stage
 
 MAX_ESCAPE = 1 << 16
+#: symbols the coder and its estimates handle at once: bounds their memory (8 bytes a symbol)
+RUN_CHUNK = 1 << 22
 #: bits the encoder's estimates charge for one escape (LEB128: ~2 bytes for the magnitudes seen)
 ESCAPE_BITS = 16.0
 
@@ -64,12 +66,12 @@ class TableSet:
         range coder spends up to a few bytes, for the encoder's size predictions."""
         bits = self.bits
         limit = (bits.shape[1] - 1) // 2
-        v = np.clip(np.asarray(values).ravel(), -limit, limit) + limit
-        return float(bits[np.asarray(index).ravel(), v].sum())
-
-
-#: symbols whose positions are looked up at once: bounds the coder's memory (8 bytes a position)
-RUN_CHUNK = 1 << 22
+        values, index = np.asarray(values).ravel(), np.asarray(index).ravel()
+        total = 0.0
+        for c in range(0, values.size, RUN_CHUNK):  # bounded temporaries; one chunk: one sum
+            v = np.clip(values[c : c + RUN_CHUNK], -limit, limit) + limit
+            total += float(bits[index[c : c + RUN_CHUNK], v].sum())
+        return total
 
 
 def _table_runs(index: np.ndarray, n_tables: int) -> Iterator[tuple[int, np.ndarray]]:
