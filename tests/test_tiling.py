@@ -22,15 +22,21 @@ def latents(shipped, sample_rgb):
     return x, y, z
 
 
-def test_analysis_and_synthesis_match_untiled(shipped, latents):
+@pytest.mark.parametrize("point", ["base", "high"])
+def test_analysis_and_synthesis_match_untiled(point, latents):
+    """Small tiles with the shipped plans' halos (the networks' receptive-field radii) give the
+    untiled outputs; a halo one alignment step smaller does not."""
     x, y, _ = latents
-    m = shipped.model
+    m = openjai.load_model(point).model
+    analysis, synthesis = coder.ANALYSIS, coder.SYNTHESIS
     with torch.no_grad():
-        y_tiled = apply_tiled(m.g_a, x, TilePlan(Fraction(1, 16), tile=128, halo=64, align=16))
-        x_tiled = apply_tiled(m.g_s, y, TilePlan(Fraction(16), tile=8, halo=4))
-        x_full = m.g_s(y)
-    assert torch.allclose(y_tiled, y, atol=1e-4)
-    assert torch.allclose(x_tiled, x_full, atol=1e-4)
+        y_full, x_full = m.g_a(x), m.g_s(y)
+        for halo_a, halo_s, close in ((analysis.halo, synthesis.halo, True),
+                                      (analysis.halo - analysis.align, synthesis.halo - 1, False)):
+            y_tiled = apply_tiled(m.g_a, x, TilePlan(Fraction(1, 16), tile=128, halo=halo_a, align=16))
+            x_tiled = apply_tiled(m.g_s, y, TilePlan(Fraction(16), tile=8, halo=halo_s))
+            assert torch.allclose(y_tiled, y_full, atol=1e-4) is close
+            assert torch.allclose(x_tiled, x_full, atol=1e-4) is close
 
 
 def test_hyper_networks_match_untiled(shipped, latents):
