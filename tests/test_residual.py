@@ -156,3 +156,26 @@ def test_rate_range_goes_past_the_top_point(shipped, sample_rgb):
     assert quality[2] > 50  # near-lossless at the end of the range
     with pytest.raises(RateControlError, match="outside"):
         enc.code(enc.top_rate + 0.5)
+
+
+def test_coefficients_beyond_int16_decode_exactly(shipped):
+    """The decoder keeps a whole image's coefficients in int16, and in int32 where a stream
+    holds one int16 cannot (|q| ≤ Q_LIMIT = 2¹⁵ is legal)."""
+    from openjai.codec import residual as rl
+    from openjai.codec.coding import SymbolEncoder
+    from openjai.codec.group_rdo import Q_LIMIT
+
+    tables = shipped.y_tables
+    activity = np.zeros((2, 2), dtype=np.int64)
+    sigma = np.full((3, rl.BUCKETS, rl.BANDS), rl.SKIP, dtype=np.uint8)
+    sigma[0, -1, :] = 20  # luma, top bucket (where activity 0 falls with zero thresholds), every band
+    params = rl.ResidualParams((16, 0, 0), (0,) * (rl.BUCKETS - 1), sigma)
+    for big in (Q_LIMIT - 1000, Q_LIMIT):
+        q = np.zeros((2, 2, 8, 8), dtype=np.int64)
+        q[1, 0, 0, 0], q[0, 1, 3, 2] = big, -7
+        enc = SymbolEncoder(tables)
+        enc.encode(q.ravel(), np.full(q.size, 20))
+        data, escapes = enc.finish()
+        _, planes = rl.decode_coefficients(params.pack() + data, escapes, activity, tables)
+        assert planes[0].dtype == (np.int16 if big < 2**15 else np.int32)
+        assert np.array_equal(planes[0], q) and planes[1] is None

@@ -176,10 +176,10 @@ def _group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarra
     return bucket[:, :, None, None] * np.uint8(BANDS) + BAND.astype(np.uint8)[None, None]
 
 
-def compact(q: np.ndarray) -> np.ndarray:
-    """Integers in int16 where they fit (a whole image's coefficients are kept), else int32."""
+def _compact_dtype(q: np.ndarray) -> type:
+    """int16 where it holds the integers ``q`` (a whole image's coefficients are kept), else int32."""
     fits = q.size == 0 or (q.min() >= np.iinfo(np.int16).min and q.max() <= np.iinfo(np.int16).max)
-    return q.astype(np.int16 if fits else np.int32)
+    return np.int16 if fits else np.int32
 
 
 def residual_steps(lam: float, grey: bool, finer: float = 1.0) -> tuple[int, int, int]:
@@ -278,7 +278,7 @@ def decode_coefficients(
         values = dec.decode(k[coded])
         if np.abs(values).max(initial=0) > Q_LIMIT:
             raise BitstreamError("residual coefficient beyond the allowed range")
-        q = np.zeros(g.shape, dtype=compact(values).dtype)
+        q = np.zeros(g.shape, dtype=_compact_dtype(values))
         q[coded] = values
         planes.append(q)
     dec.finish()
