@@ -34,6 +34,7 @@ Spec: docs/bitstream.md, sections RESIDUAL and RESIDUAL_ESCAPES.
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from dataclasses import dataclass
@@ -219,8 +220,8 @@ def encode_residual(
 ) -> tuple[bytes, bytes] | None:
     """(RESIDUAL, RESIDUAL_ESCAPES) sections that bring ``decoded`` closer to ``original``
     (uint8 RGB, same shape), or None when the layer costs more than it removes. Works in row
-    strips (strips.py): the coefficients are computed again in each pass of the quantizer
-    instead of being kept."""
+    strips (strips.py): the coefficients of an image of several strips are computed again in
+    each pass of the quantizer instead of being kept."""
     h, w = decoded.shape[:2]
     quantiles = np.linspace(0, 1, BUCKETS + 1)[1:-1]
     thresholds = tuple(int(v) for v in np.quantile(activity, quantiles, method="lower"))
@@ -228,10 +229,16 @@ def encode_residual(
     coded_components = [c for c in range(3) if steps[c]]
     quantizers = {c: GroupQuantizer(BUCKETS * BANDS, tables.bits) for c in coded_components}
     planes: list[np.ndarray | None] = [None if steps[c] == 0 else np.zeros(g.shape, np.int16) for c in range(3)]
+    strips = row_strips(h, w, align=BLOCK)
+
+    @functools.lru_cache(maxsize=1)  # an image of one strip computes them once for every pass
+    def coefficients(start: int, stop: int) -> list[np.ndarray | None]:
+        return _coefficients(ycbcr_error(original[start:stop], decoded[start:stop]), steps)
+
     for p in range(PASSES):
-        for start, stop in row_strips(h, w, align=BLOCK):
+        for start, stop in strips:
             blocks = slice(start // BLOCK, -(-stop // BLOCK))
-            x = _coefficients(ycbcr_error(original[start:stop], decoded[start:stop]), steps)
+            x = coefficients(start, stop)
             for c in coded_components:
                 q = quantizers[c].add(x[c], g[blocks])
                 if p == PASSES - 1:
