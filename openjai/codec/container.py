@@ -67,10 +67,11 @@ REQUIRED_SECTIONS = (Section.Z, Section.Z_ESCAPES, Section.Y, Section.Y_ESCAPES)
 class Limits:
     """Decoder limits (decompression-bomb protection); raise them deliberately, like Pillow's MAX_IMAGE_PIXELS.
 
-    Memory a size needs (codec/memory.py, measured): about 0.9 GiB plus 24 bytes per pixel to
-    decode and 40 to encode (8K, 33 MP: ~1.6 / ~2.1 GiB; the default max_pixels, 268 MP:
-    ~7 / ~11 GiB). Whatever the limits allow, a size needing more memory than the machine has
-    available is refused before it is allocated (LimitError).
+    Memory a size needs (codec/memory.py, measured and rounded up): about 0.7 GiB plus 16 bytes
+    per pixel to decode, 1 GiB plus 24 bytes per pixel to encode (8K, 33 MP: ~1.2 / ~1.7 GiB;
+    64 MP: ~1.7 / ~2.5 GiB; the default max_pixels, 268 MP: ~4.7 / ~7 GiB). Whatever the limits
+    allow, a size needing more memory than the machine has available is refused before it is
+    allocated (LimitError).
     """
 
     max_side: int = 1 << 16

@@ -64,7 +64,8 @@ class GroupQuantizer:
         self.net = np.zeros(groups)
         self.pass_index = 0
         self._weight = 6.0 / math.log(2.0)
-        self._hist = np.zeros((groups, 2 * Q_LIMIT + 1), dtype=np.int64)
+        #: per group, the (distinct values, counts) of q each strip of this pass gave
+        self._seen: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(groups)]
 
     def add(
         self, x: np.ndarray, group: np.ndarray, scale: np.ndarray | float = 1.0, zero_error: np.ndarray | None = None
@@ -84,8 +85,7 @@ class GroupQuantizer:
             sel = order[starts[g] : starts[g + 1]]
             signed, gain = self._quantize_group(g, x[sel], None if scale is None else scale[sel],
                                                 None if zero is None else zero[sel])
-            values, counts = np.unique(signed, return_counts=True)
-            self._hist[g, values + Q_LIMIT] += counts
+            self._seen[g].append(np.unique(signed, return_counts=True))
             if gain is not None:
                 self.net[g] += gain
             q_out[sel] = signed
@@ -115,16 +115,28 @@ class GroupQuantizer:
     def next_pass(self) -> None:
         """Close a pass: choose each group's table from what the pass saw."""
         for g in np.flatnonzero(self.active):
-            nonzero = np.flatnonzero(self._hist[g])
-            values, counts = nonzero - Q_LIMIT, self._hist[g, nonzero]
-            if not values.any():  # every q of the group is zero
+            values, counts = _merged(self._seen[g])
+            self._seen[g] = []
+            if not values.any():  # every q of the group is zero (or it has no coefficients)
                 self.active[g] = False
                 continue
             self.table[g], rate = best_table(values, counts, self.bits)
             if self.pass_index == PASSES - 1:
                 self.net[g] -= rate
-        self._hist[:] = 0
         self.pass_index += 1
         if self.pass_index == PASSES:
             self.table[~self.active] = SKIP
             self.net[~self.active] = 0.0
+
+
+def _merged(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct values (increasing) and counts of several strips' (values, counts): exactly
+    what np.unique gives for all their symbols at once."""
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    values, where = np.unique(np.concatenate([v for v, _ in parts]), return_inverse=True)
+    counts = np.zeros(values.size, dtype=np.int64)
+    np.add.at(counts, where, np.concatenate([c for _, c in parts]))
+    return values, counts

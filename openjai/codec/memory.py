@@ -4,12 +4,12 @@ Encoding and decoding keep a few whole-image arrays (uint8 RGB images, the laten
 residual and lattice layers' integers in int16) and work on everything float in tiles
 (tiling.py) and row strips (strips.py), so their peak resident set grows linearly with the
 pixel count: a fixed part (interpreter, torch, the model, one synthesis tile, one strip)
-plus bytes per pixel. Measured with `benchmarks/bench_large.py` (every layer on, 1 to 64 MP;
-benchmarks/README.md) and rounded up:
+plus bytes per pixel. Measured with `benchmarks/bench_large.py --threads 1` (every layer on,
+0.4 to 64 MP; benchmarks/README.md) and rounded up:
 
-    operation   fixed     per pixel
-    decode      FIXED     DECODE_BYTES_PER_PIXEL
-    encode      FIXED     ENCODE_BYTES_PER_PIXEL     (at a bpp target or a quality)
+    operation                     fixed      per pixel    8K (33 MP), measured
+    decode                        700 MiB    16 bytes     1.2 GiB   1069 MiB
+    encode (bpp target, quality)  1000 MiB   24 bytes     1.7 GiB   1553 MiB
 
 A size whose estimate exceeds the memory the machine has available is refused before
 anything of its size is allocated (LimitError), instead of failing half-way or swapping.
@@ -20,16 +20,15 @@ from __future__ import annotations
 from ..errors import LimitError
 
 MIB = 1 << 20
-FIXED = 900 * MIB
-DECODE_BYTES_PER_PIXEL = 24
-ENCODE_BYTES_PER_PIXEL = 40
+#: operation → (fixed bytes, bytes per pixel)
+NEEDS = {"decode": (700 * MIB, 16), "encode": (1000 * MIB, 24)}
 
 
 def bytes_needed(width: int, height: int, operation: str) -> int:
     """Estimated peak resident set (bytes) of ``operation`` ("encode" or "decode") on an image
     of ``width`` × ``height``."""
-    per_pixel = {"decode": DECODE_BYTES_PER_PIXEL, "encode": ENCODE_BYTES_PER_PIXEL}[operation]
-    return FIXED + per_pixel * width * height
+    fixed, per_pixel = NEEDS[operation]
+    return fixed + per_pixel * width * height
 
 
 def available_bytes() -> int | None:
