@@ -78,6 +78,14 @@ def latent_shape(lc: LoadedCodec, width: int, height: int) -> tuple[tuple[int, .
     return (1, cfg.hyper_channels, hp, wp), (1, cfg.latent_channels, 4 * hp, 4 * wp)
 
 
+def _channels_last(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in channels-last memory order, the order in which the CPU's convolution kernels run
+    the transforms fastest (measured, 2 threads: g_s 1.1× faster for base, 1.5× for high; g_a
+    1.1–1.4×). Only the float summation order changes: outputs move by ~1e-5, within the
+    conformance tolerance (docs/bitstream.md)."""
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 def _padded_uint8(rgb: np.ndarray) -> torch.Tensor:
     """(1, 3, H', W') uint8, edge-replicated to multiples of 64 (converted to float per tile)."""
     h, w = rgb.shape[:2]
@@ -243,7 +251,7 @@ class Encoder:
         #: control's choice between lattice weights compares (``distortion``), without decoding
         self._decoded: dict[bytes, np.ndarray] = {}
         with torch.no_grad(), stage("analysis g_a"):
-            self.y = apply_tiled(lambda t: g_a(t.float() / 255.0), x, ANALYSIS)
+            self.y = apply_tiled(lambda t: g_a(_channels_last(t.float() / 255.0)).contiguous(), x, ANALYSIS)
 
     @property
     def top_rate(self) -> float:
@@ -455,7 +463,8 @@ def _synthesize(lc: LoadedCodec, y_hat: torch.Tensor, height: int, width: int) -
     """g_s: ŷ → RGB uint8 (height, width, 3)."""
     g_s = lc.on(y_hat.device).g_s
     with torch.no_grad(), stage("synthesis"):
-        x = apply_tiled(lambda t: g_s(t).clamp_(0, 1).mul_(255).round_().to(torch.uint8), y_hat, SYNTHESIS)
+        x = apply_tiled(lambda t: g_s(_channels_last(t)).clamp_(0, 1).mul_(255).round_().to(torch.uint8), y_hat,
+                        SYNTHESIS)
     return np.ascontiguousarray(x[0, :, :height, :width].permute(1, 2, 0).cpu().numpy())
 
 
