@@ -46,7 +46,7 @@ import numpy as np
 from ..errors import BitstreamError
 from .coding import SymbolDecoder, SymbolEncoder, TableSet
 from .group_rdo import PASSES, SKIP, GroupQuantizer
-from .residual import BAND, BANDS, BLOCK, DCT, group_indices
+from .residual import BAND, BANDS, BLOCK, DCT, group_index, group_indices
 from .strips import row_strips, run_strips, threaded_strips
 
 BUCKETS = 4  # activity buckets of the coding groups (block activity as in the residual layer)
@@ -177,12 +177,6 @@ def _lattice_activity(activity: np.ndarray, offset: tuple[int, int], shape: tupl
     return activity[rows[:, None], cols[None, :]]
 
 
-def _group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarray:
-    """(blocks down, across, 8, 8) uint8 group of every coefficient: activity bucket · BANDS + band."""
-    bucket = np.searchsorted(np.array(thresholds, dtype=np.int64), activity, side="right").astype(np.uint8)
-    return bucket[:, :, None, None] * np.uint8(BANDS) + BAND.astype(np.uint8)[None, None]
-
-
 def _luma_float(rgb: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
     """Orthonormal DCT coefficients of the JFIF luma (float64) of the full blocks at ``offset``."""
     return DCT @ (_luma_milli(rgb, offset) / 1000.0) @ DCT.T
@@ -282,7 +276,7 @@ def encode_lattice(
     block_activity = _lattice_activity(activity, fit.offset, (nby, nbx))
     quantiles = np.linspace(0, 1, BUCKETS + 1)[1:-1]
     thresholds = tuple(int(v) for v in np.quantile(block_activity, quantiles, method="lower"))
-    g = _group_index(thresholds, block_activity)
+    g = group_index(thresholds, block_activity)
     q, sigma, snapped, net = _choose(fit, original, decoded, g, step, tables, error_weight)
     if net <= 0:
         return None
@@ -364,7 +358,7 @@ def decode_corrections(
     malformed."""
     params = LatticeParams.unpack(section, len(tables))
     blocks = _blocks_at(size, params.offset)
-    k = params.sigma.ravel()[_group_index(params.thresholds, _lattice_activity(activity, params.offset, blocks))]
+    k = params.sigma.ravel()[group_index(params.thresholds, _lattice_activity(activity, params.offset, blocks))]
     coded = k != SKIP
     dec = SymbolDecoder(section[params.size :], escapes, tables)
     values = dec.decode(k[coded])

@@ -170,9 +170,10 @@ def block_activity(sigma_index: np.ndarray, height: int, width: int) -> np.ndarr
     return np.repeat(np.repeat(cells, 2, axis=0), 2, axis=1)[:nby, :nbx]
 
 
-def _group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarray:
-    """(blocks down, across, 8, 8) uint8 group of every coefficient of a component within it:
-    activity bucket · BANDS + band (encoder and decoder both group through this)."""
+def group_index(thresholds: tuple[int, ...], activity: np.ndarray) -> np.ndarray:
+    """(blocks down, across, 8, 8) uint8 group of every coefficient of a block grid: activity
+    bucket · BANDS + band (the residual and lattice layers' encoders and decoders all group
+    through this)."""
     bucket = np.searchsorted(np.array(thresholds), activity, side="right").astype(np.uint8)
     return bucket[:, :, None, None] * np.uint8(BANDS) + BAND.astype(np.uint8)[None, None]
 
@@ -225,7 +226,7 @@ def encode_residual(
     h, w = decoded.shape[:2]
     quantiles = np.linspace(0, 1, BUCKETS + 1)[1:-1]
     thresholds = tuple(int(v) for v in np.quantile(activity, quantiles, method="lower"))
-    g = _group_index(thresholds, activity)
+    g = group_index(thresholds, activity)
     coded_components = [c for c in range(3) if steps[c]]
     quantizers = {c: GroupQuantizer(BUCKETS * BANDS, tables.bits) for c in coded_components}
     planes: list[np.ndarray | None] = [None if steps[c] == 0 else np.zeros(g.shape, np.int16) for c in range(3)]
@@ -274,7 +275,7 @@ def decode_coefficients(
     integers. BitstreamError when malformed."""
     params = ResidualParams.unpack(section, len(tables))
     dec = SymbolDecoder(section[params.size :], escapes, tables)
-    g = _group_index(params.thresholds, activity)
+    g = group_index(params.thresholds, activity)
     planes: list[np.ndarray | None] = []
     for c in range(3):
         if params.steps[c] == 0:
