@@ -17,8 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import openjai
+
 from ..errors import DataError
 from ..files import atomic_write
+from .registry import write_task_entry
 
 STATE = "state.pt"
 
@@ -76,3 +79,15 @@ def export_weights(run: Path, path: Path) -> None:
 
     state = torch.load(run / STATE, weights_only=True)
     atomic_write(path, save({k: v.float().contiguous() for k, v in state["model"].items()}), force=True)
+
+
+def export_task(task: str, run: Path, net: str, description: str) -> Path:
+    """Write ``run``'s weights (fp32 safetensors) to openjai/tasks/weights/ as ``<task>`` (the
+    latent network, also entered in the registry's ``<task>.toml`` for base's model id) or
+    ``<task>_pixel`` (the pixel anchor); returns the weights' path."""
+    name = task if net == "latent" else f"{task}_pixel"
+    path = Path(__file__).resolve().parent / "weights" / f"{name}.safetensors"
+    export_weights(run, path)
+    if net == "latent":
+        write_task_entry(task, openjai.load_model("base").model_id, path, description, force=True)
+    return path

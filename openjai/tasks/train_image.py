@@ -38,7 +38,6 @@ from ..errors import DataError, RateControlError
 from . import composite, run_files
 from .denoise import add_noise
 from .image_net import LatentImageNet, UpHead
-from .registry import write_task_entry
 from .run_files import save_shard
 from .superres import FACTOR
 
@@ -188,14 +187,8 @@ def train(task: str, run: Path, data_dir: Path, net: str, minutes: float, steps:
 
 
 def export(task: str, run: Path, net: str) -> Path:
-    """Write the run's weights (fp32 safetensors) to openjai/tasks/weights/ (and, for the latent
-    network, the registry's ``<task>.toml``); returns the weights' path."""
-    name = task if net == "latent" else f"{task}_pixel"
-    path = Path(__file__).resolve().parent / "weights" / f"{name}.safetensors"
-    run_files.export_weights(run, path)
-    if net == "latent":
-        write_task_entry(task, openjai.load_model("base").model_id, path, DESCRIPTIONS[task], force=True)
-    return path
+    """Write the run's weights to openjai/tasks/weights/ (run_files.export_task); returns their path."""
+    return run_files.export_task(task, run, net, DESCRIPTIONS[task])
 
 
 def main(argv: list[str] | None = None) -> None:

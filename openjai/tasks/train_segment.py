@@ -30,7 +30,6 @@ import openjai
 
 from ..errors import DataError
 from . import composite, run_files
-from .registry import write_task_entry
 from .run_files import save_shard
 from .segment import LatentSegmenter, PixelSegmenter
 
@@ -154,14 +153,8 @@ def train(run: Path, data_dir: Path, net: str, minutes: float, steps: int, batch
 
 
 def export(run: Path, net: str) -> Path:
-    """Write the run's weights (fp32 safetensors) to openjai/tasks/weights/ (and, for the latent
-    head, the registry's segment.toml); returns the weights' path."""
-    name = "segment" if net == "latent" else "segment_pixel"
-    path = Path(__file__).resolve().parent / "weights" / f"{name}.safetensors"
-    run_files.export_weights(run, path)
-    if net == "latent":
-        write_task_entry("segment", openjai.load_model("base").model_id, path, DESCRIPTION, force=True)
-    return path
+    """Write the run's weights to openjai/tasks/weights/ (run_files.export_task); returns their path."""
+    return run_files.export_task("segment", run, net, DESCRIPTION)
 
 
 def main(argv: list[str] | None = None) -> None:
