@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .codec import profile
-from .errors import OpenJAIError, OutputError
+from .errors import OpenJAIError, OutputError, exit_status
 from .files import atomic_write
 
 
@@ -217,10 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except OpenJAIError as e:
-        print(f"openjai: error: {e}", file=sys.stderr)
-        return 1
+        return exit_status(lambda: args.func(args))
     except KeyboardInterrupt:
         print("openjai: interrupted", file=sys.stderr)
         return 130

