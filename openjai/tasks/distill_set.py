@@ -2,9 +2,12 @@
 
     python -m openjai.tasks.distill_set runs/classify/set --crops 2000 [--data /work/shared/data/train]
 
-No labels: each sample is a random 224² crop of an unlabelled photo (short side resized to
-240…400, random position, random flip), coded with ``base`` at two random rates; the teacher,
-ResNet-50, sees the ORIGINAL crop. Written in chunks of ``CHUNK`` crops
+No labels: each sample is either a random 224² crop of an unlabelled photo (short side resized
+to 240…400, random position; photos of ``--data`` and the Debian wallpapers) or, with
+probability ``--composites``, a composite of 1–3 tuxpaint photo stamps (animals, food,
+objects: ImageNet-like subjects) over such a photo (composite.py, training stamps only);
+flipped half the time, coded with ``base`` at two random rates; the teacher, ResNet-50, sees
+the ORIGINAL crop. Written in chunks of ``CHUNK`` crops
 (``chunk_00000.safetensors`` …), each drawn from its own seed, atomically: rerunning
 resumes at the first missing chunk and never changes a written one.
 
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +34,7 @@ from ..errors import exit_status
 from ..files import atomic_write
 from ..train.data import list_images
 from . import SHARED_DATA
+from .composite import compose, stamps, wallpapers
 from .resnet import load_resnet50, preprocess, resized_crop
 
 CHUNK = 32
@@ -46,15 +51,18 @@ def latent_of(lc: api.LoadedCodec, rgb: np.ndarray, rate: float) -> tuple[torch.
     return y, api.read_info(data).bpp
 
 
-def make_chunk(index: int, photos: list[Path]) -> dict[str, torch.Tensor]:
+def make_chunk(index: int, photos: Sequence[Path], composites: float) -> dict[str, torch.Tensor]:
     """Chunk ``index``: ``CHUNK`` crops, each with ŷ at two rates, the teacher's features and logits."""
     rng = np.random.default_rng(1000 + index)
     lc = api.load_model("base")
     net, _ = load_resnet50()
     crops, ys, bpps = [], [], []
     for _ in range(CHUNK):
-        with Image.open(photos[rng.integers(len(photos))]) as im:
-            crop = resized_crop(im, int(rng.integers(240, 401)), CROP, tuple(rng.random(2)))
+        if rng.random() < composites:
+            crop = compose(photos[rng.integers(len(photos))], stamps("train"), CROP, CROP, rng).rgb
+        else:
+            with Image.open(photos[rng.integers(len(photos))]) as im:
+                crop = resized_crop(im, int(rng.integers(240, 401)), CROP, tuple(rng.random(2)))
         if rng.random() < 0.5:
             crop = crop[:, ::-1].copy()
         pair = [latent_of(lc, crop, float(rng.uniform(lo, 7.0))) for lo in (LOW_RATE, MID_RATE)]
@@ -68,14 +76,15 @@ def make_chunk(index: int, photos: list[Path]) -> dict[str, torch.Tensor]:
             "bpp": torch.tensor(bpps, dtype=torch.float32)}
 
 
-def build(out: Path, crops: int, data: Path) -> None:
-    """Write the chunks of ``out`` that are missing, up to ``crops`` crops in all."""
-    photos = list_images(data)
+def build(out: Path, crops: int, data: Path, composites: float, start: int = 0) -> None:
+    """Write the missing chunks of ``out`` from number ``start`` on, up to ``crops`` crops in all
+    (two builders with different ``start`` fill one set side by side)."""
+    photos = tuple(list_images(data)) + wallpapers()
     out.mkdir(parents=True, exist_ok=True)
-    for index in range(-(-crops // CHUNK)):
+    for index in range(start, -(-crops // CHUNK)):
         path = out / f"chunk_{index:05d}.safetensors"
         if not path.exists():
-            atomic_write(path, save(make_chunk(index, photos)))
+            atomic_write(path, save(make_chunk(index, photos, composites)))
             print(f"{path}", flush=True)
 
 
@@ -84,9 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", type=Path)
     p.add_argument("--crops", type=int, default=2048)
     p.add_argument("--data", type=Path, default=SHARED_DATA / "train")
+    p.add_argument("--composites", type=float, default=0.5,
+                   help="fraction of samples that are stamp composites instead of photo crops")
+    p.add_argument("--start", type=int, default=0, help="first chunk number to write")
     args = p.parse_args(argv)
     torch.set_num_threads(1)
-    return exit_status(lambda: build(args.out, args.crops, args.data))
+    return exit_status(lambda: build(args.out, args.crops, args.data, args.composites, args.start))
 
 
 if __name__ == "__main__":
