@@ -45,22 +45,25 @@ class DistillSet:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.loaded: set[Path] = set()
-        self.parts: dict[str, dict[str, list[torch.Tensor]]] = {"train": {}, "held": {}}
+        self.tensors: dict[str, dict[str, torch.Tensor]] = {}
         self.refresh()
-        if not self.parts["train"] or not self.parts["held"]:
+        if set(self.tensors) != {"train", "held"}:
             raise DataError(f"{folder} holds too few chunks (need ≥ {HELD_OUT}): "
                             "run python -m openjai.tasks.distill_set")
 
     def refresh(self) -> int:
         """Load chunks written since the last call; returns the number of training crops."""
+        new: dict[str, dict[str, list[torch.Tensor]]] = {}
         for path in sorted(self.folder.glob("chunk_*.safetensors")):
             if path in self.loaded:
                 continue
             part = "held" if int(path.stem.split("_")[1]) % HELD_OUT == HELD_OUT - 1 else "train"
             for k, v in load_file(path).items():
-                self.parts[part].setdefault(k, []).append(v)
+                new.setdefault(part, {}).setdefault(k, []).append(v)
             self.loaded.add(path)
-        self.tensors = {p: {k: torch.cat(v) for k, v in d.items()} for p, d in self.parts.items() if d}
+        for part, d in new.items():  # one copy of the set in memory (fp16), plus the new chunks while joining
+            old = self.tensors.get(part, {})
+            self.tensors[part] = {k: torch.cat(([old[k]] if k in old else []) + v) for k, v in d.items()}
         return len(self.tensors["train"]["feat"]) if "train" in self.tensors else 0
 
     def batch(self, n: int, gen: torch.Generator, part: str = "train") -> tuple[torch.Tensor, ...]:
