@@ -3,7 +3,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
-APT_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers
+APT_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds plasma-workspace-wallpapers tuxpaint-stamps-default
 # anchor codecs for evaluation (JPEG and WebP come with Pillow, VVC with imageio-ffmpeg)
 # chromium + chromium-driver: the subjective test's browser tests (tests/subjective, Selenium)
 APT_TOOLS := ffmpeg libopenjp2-tools libavif-bin libjxl-tools chromium chromium-driver

@@ -1,13 +1,14 @@
 """ImageNet classification from the entropy-decoded latents, without the synthesis transform.
 
-    .jai ─decode_latents─▶ ŷ (128, H/16, W/16) ─bridge─▶ ≈ ResNet-50 layer3 (1024, H/16, W/16)
-         ─ReLU─▶ ResNet-50 layer4 ─▶ pool ─▶ fc ─▶ 1000 logits
+    .jai ─decode_latents─▶ ŷ (128, H/16, W/16) ─bridge─▶ ≈ a ResNet-50 feature map at stride 16
+         ─ReLU─▶ the rest of ResNet-50 ─▶ 1000 logits
 
 The bridge (JPEG AI's approach, see DESIGN.md "Tasks on latents") is a small stride-1
-network at the latent resolution; it was trained to reproduce the features ResNet-50's layer3
-computes from the ORIGINAL pixels (feature distillation, no labels: train_classify.py). The
-rest of ResNet-50 runs unchanged from there, so its weights come from the set-up step
-(resnet.py); the bridge's come from the task registry (weights/classify.*).
+network at the latent resolution; it was trained to reproduce the features ResNet-50 computes
+from the ORIGINAL pixels at one of its two stride-16 joins (resnet.JOIN_CHANNELS: layer2's
+output as layer3 reads it, or layer3's), by feature and logit distillation without labels
+(train_classify.py). The rest of ResNet-50 runs unchanged from there, so its weights come from
+the set-up step (resnet.py); the bridge's come from the task registry (weights/classify.*).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from torch import nn
 
 from .. import api
 from .registry import load_task_weights
-from .resnet import LAYER3_CHANNELS, load_resnet50
+from .resnet import JOIN_CHANNELS, load_resnet50
 
 TASK = "classify"
 TOP = 5
@@ -38,21 +39,23 @@ class ResBlock(nn.Module):
 
 
 class Bridge(nn.Module):
-    """ŷ → layer3-like features at the same stride 16.
+    """ŷ → the ResNet-50 features of ``join`` ("layer2" or "layer3") at the same stride 16.
 
     Inputs and outputs are normalised per channel with fixed statistics of the distillation
     set (buffers), so the convs work on unit-scale numbers whatever the latents' scale.
     """
 
-    def __init__(self, latent_channels: int = 128, width: int = 256, blocks: int = 2) -> None:
+    def __init__(self, latent_channels: int = 128, width: int = 256, blocks: int = 2, join: str = "layer3") -> None:
         super().__init__()
+        self.join = join
+        channels = JOIN_CHANNELS[join]
         self.register_buffer("in_mean", torch.zeros(latent_channels))
         self.register_buffer("in_std", torch.ones(latent_channels))
-        self.register_buffer("out_mean", torch.zeros(LAYER3_CHANNELS))
-        self.register_buffer("out_std", torch.ones(LAYER3_CHANNELS))
+        self.register_buffer("out_mean", torch.zeros(channels))
+        self.register_buffer("out_std", torch.ones(channels))
         self.stem = nn.Conv2d(latent_channels, width, 3, padding=1)
         self.blocks = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
-        self.head = nn.Conv2d(width, LAYER3_CHANNELS, 1)
+        self.head = nn.Conv2d(width, channels, 1)
 
     def normalised(self, y_hat: torch.Tensor) -> torch.Tensor:
         """The prediction of the normalised features (what training compares)."""
@@ -61,14 +64,15 @@ class Bridge(nn.Module):
 
     def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
         f = self.normalised(y_hat) * self.out_std[:, None, None] + self.out_mean[:, None, None]
-        return torch.relu(f)  # layer3's output is post-ReLU
+        return torch.relu(f)  # both joins are post-ReLU
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> Bridge:
-        """A bridge shaped after its weights (width and block count read from the tensors)."""
+        """A bridge shaped after its weights (width, block count and join read from the tensors)."""
         width, latent_channels = state["stem.weight"].shape[:2]
         blocks = sum(1 for k in state if k.startswith("blocks.") and k.endswith(".conv1.weight"))
-        bridge = cls(latent_channels, width, blocks)
+        join = {c: j for j, c in JOIN_CHANNELS.items()}[state["head.weight"].shape[0]]
+        bridge = cls(latent_channels, width, blocks, join)
         bridge.load_state_dict(state)
         return bridge.eval()
 
@@ -88,7 +92,7 @@ def latent_logits(y_hat: torch.Tensor, bridge: Bridge) -> torch.Tensor:
     """ImageNet logits (N, 1000) from image latents (N, M, h, w): bridge + ResNet-50's tail."""
     net, _ = load_resnet50()
     with torch.no_grad():
-        return net.tail(bridge(y_hat))
+        return net.tail(bridge(y_hat), bridge.join)
 
 
 def stream_logits(data: bytes) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""The distillation set of the latent classifier: (ŷ, ResNet-50 layer3 features, logits) triples.
+"""The distillation set of the latent classifier: ŷ with ResNet-50's stride-16 features and logits.
 
     python -m openjai.tasks.distill_set runs/classify/set --crops 2000 [--data /work/shared/data/train]
 
@@ -52,7 +52,8 @@ def latent_of(lc: api.LoadedCodec, rgb: np.ndarray, rate: float) -> tuple[torch.
 
 
 def make_chunk(index: int, photos: Sequence[Path], composites: float) -> dict[str, torch.Tensor]:
-    """Chunk ``index``: ``CHUNK`` crops, each with ŷ at two rates, the teacher's features and logits."""
+    """Chunk ``index``: ``CHUNK`` crops, each with ŷ at two rates, the teacher's features at both
+    joins (resnet.JOIN_CHANNELS) and its logits."""
     rng = np.random.default_rng(1000 + index)
     lc = api.load_model("base")
     net, _ = load_resnet50()
@@ -70,10 +71,11 @@ def make_chunk(index: int, photos: Sequence[Path], composites: float) -> dict[st
         ys.append(torch.stack([y for y, _ in pair]))
         bpps.append([b for _, b in pair])
     with torch.no_grad():
-        feat = net.to_layer3(preprocess(np.stack(crops)))
-        logits = net.tail(feat)
-    return {"y_hat": torch.stack(ys).half(), "feat": feat.half(), "logits": logits.half(),
-            "bpp": torch.tensor(bpps, dtype=torch.float32)}
+        layer2 = net.features(preprocess(np.stack(crops)), "layer2")
+        layer3 = net.layer3(layer2)
+        logits = net.tail(layer3)
+    return {"y_hat": torch.stack(ys).half(), "feat_layer2": layer2.half(), "feat_layer3": layer3.half(),
+            "logits": logits.half(), "bpp": torch.tensor(bpps, dtype=torch.float32)}
 
 
 def build(out: Path, crops: int, data: Path, composites: float, start: int = 0) -> None:

@@ -87,7 +87,7 @@ def _costs(stream: bytes) -> dict[str, float]:
     padded = torch.zeros(1, y.shape[1], -(-SIZE // 64) * 4, -(-SIZE // 64) * 4)
     with torch.no_grad():
         k = {"bridge": macs(lambda: bridge(y)) / pixels / 1e3,
-             "tail": macs(lambda: net.tail(bridge(y))) / pixels / 1e3,
+             "tail": macs(lambda: net.tail(bridge(y), bridge.join)) / pixels / 1e3,
              "g_s": macs(lambda: lc.model.g_s(padded)) / pixels / 1e3,
              "resnet": macs(lambda: net(x)) / pixels / 1e3}
     k["tail"] -= k["bridge"]

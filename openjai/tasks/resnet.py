@@ -3,12 +3,15 @@
 The pixel-domain classification anchor, and the teacher and tail of the latent classifier::
 
     RGB uint8 ─preprocess (caffe: BGR, ×255, −mean)─▶ stem (7×7/2, maxpool/2)
-      ─▶ layer1 (/4) ─▶ layer2 (/8) ─▶ layer3 (/16, 1024 ch) ─▶ layer4 (/32) ─▶ pool ─▶ fc
-                                          ▲
-                          the latent classifier's bridge joins here (classify.py)
+      ─▶ layer1 (/4) ─▶ layer2 (/8) ─▶ [::2, ::2] ─▶ layer3 (/16, 1024 ch) ─▶ layer4 (/32) ─▶ pool ─▶ fc
+                                       ▲                         ▲
+                        "layer2" (512 ch, /16)         "layer3" (1024 ch, /16)
+                 the latent classifier's bridge joins at one of these (classify.py)
 
 v1, not torchvision's v1.5: the stride 2 of the first block of layer2..4 sits on its first 1×1
-conv (and on the shortcut). Parameter names follow torchvision's. The weights come from the
+conv (and on the shortcut), so layer3 reads only the even rows and columns of layer2's output.
+Here that subsampling is explicit and layer3's first block has stride 1 (the same numbers): the
+subsampled map is a stride-16 feature map like ŷ's. Parameter names follow torchvision's. The weights come from the
 set-up step (convert_resnet.py writes them under ``models_dir()``); nothing downloads at run time.
 """
 
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 
 RESNET_FILE = "resnet50_imagenet.safetensors"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
-LAYER3_CHANNELS = 1024
+JOIN_CHANNELS = {"layer2": 512, "layer3": 1024}  # the feature maps at stride 16
 
 
 def models_dir() -> Path:
@@ -79,21 +82,24 @@ class ResNet50(nn.Module):
         self.maxpool = nn.MaxPool2d(3, 2, 1)  # Keras pads with zeros after the ReLU: the same maximum
         self.layer1 = _stage(64, 64, 3, 1)
         self.layer2 = _stage(256, 128, 4, 2)
-        self.layer3 = _stage(512, 256, 6, 2)
+        self.layer3 = _stage(512, 256, 6, 1)  # on layer2's output subsampled by 2 (see the module doc)
         self.layer4 = _stage(1024, 512, 3, 2)
         self.fc = nn.Linear(2048, num_classes)
 
-    def to_layer3(self, x: torch.Tensor) -> torch.Tensor:
-        """Preprocessed images (N, 3, H, W) → layer3's output (N, 1024, H/16, W/16)."""
+    def features(self, x: torch.Tensor, join: str = "layer3") -> torch.Tensor:
+        """Preprocessed images (N, 3, H, W) → the stride-16 feature map ``join`` (N, C, H/16, W/16)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        return self.layer3(self.layer2(self.layer1(x)))
+        x = self.layer2(self.layer1(x))[..., ::2, ::2]
+        return x if join == "layer2" else self.layer3(x)
 
-    def tail(self, f: torch.Tensor) -> torch.Tensor:
-        """layer3 features → logits: layer4, global average pool, fc."""
+    def tail(self, f: torch.Tensor, join: str = "layer3") -> torch.Tensor:
+        """The feature map ``join`` → logits: (layer3,) layer4, global average pool, fc."""
+        if join == "layer2":
+            f = self.layer3(f)
         return self.fc(torch.flatten(self.layer4(f).mean((2, 3)), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.to_layer3(x))
+        return self.tail(self.features(x))
 
 
 def preprocess(rgb: np.ndarray) -> torch.Tensor:

@@ -3,10 +3,11 @@
     python -m openjai.tasks.train_classify runs/classify/train --set runs/classify/set --steps 3000
     python -m openjai.tasks.train_classify runs/classify/train --export openjai/tasks/weights/classify.safetensors
 
-Phase 1, feature distillation: squared error between the bridge's output and ResNet-50's
-layer3 features of the original crop, both normalised per channel, not counted where the
-teacher is 0 and the prediction below it (``_feature_loss``). From ``--kl-from`` on, logit distillation
-is added: KL(teacher ‖ student) of the softmax through ResNet-50's frozen tail.
+Feature distillation: squared error between the bridge's output and ResNet-50's features of
+the original crop at the join ``--join`` (layer2 or layer3, resnet.JOIN_CHANNELS), both
+normalised per channel, not counted where the teacher is 0 and the prediction below it
+(``_feature_loss``). From ``--kl-from`` on, logit distillation is added: KL(teacher ‖ student)
+of the softmax through ResNet-50's frozen tail.
 Resumable: ``ckpt.safetensors`` (weights, Adam moments, step, RNG; no pickle) is rewritten
 atomically every ``--every`` seconds; rerunning the same command continues. New chunks that
 the set builder has written since are picked up at each checkpoint. Chunks whose index is
@@ -33,17 +34,18 @@ from ..errors import DataError, exit_status
 from ..files import atomic_write
 from .classify import TASK, Bridge
 from .registry import write_task_entry
-from .resnet import load_resnet50
+from .resnet import JOIN_CHANNELS, load_resnet50
 
 CKPT = "ckpt.safetensors"
 HELD_OUT = 16
 
 
 class DistillSet:
-    """The chunks of the distillation set, in memory (fp16), split into training and held-out."""
+    """The chunks of the distillation set, in memory (fp16), split into training and held-out;
+    of the teacher's features only those of ``join`` (as ``feat``)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(self, folder: Path, join: str) -> None:
+        self.folder, self.join = folder, join
         self.loaded: set[Path] = set()
         self.tensors: dict[str, dict[str, torch.Tensor]] = {}
         self.refresh()
@@ -58,7 +60,8 @@ class DistillSet:
             if path in self.loaded:
                 continue
             part = "held" if int(path.stem.split("_")[1]) % HELD_OUT == HELD_OUT - 1 else "train"
-            for k, v in load_file(path).items():
+            chunk = load_file(path)
+            for k, v in {"y_hat": chunk["y_hat"], "feat": chunk[f"feat_{self.join}"], "logits": chunk["logits"]}.items():
                 new.setdefault(part, {}).setdefault(k, []).append(v)
             self.loaded.add(path)
         for part, d in new.items():  # one copy of the set in memory (fp16), plus the new chunks while joining
@@ -102,7 +105,7 @@ def _losses(bridge: Bridge, tail, batch, kl_weight: float, bf16: bool) -> tuple[
         return mse, torch.zeros(())
     f = torch.relu(pred * bridge.out_std[:, None, None] + bridge.out_mean[:, None, None])
     with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
-        logits = tail(f)
+        logits = tail(f, bridge.join)
     kl = F.kl_div(F.log_softmax(logits.float(), 1), F.log_softmax(teacher, 1), log_target=True, reduction="batchmean")
     return mse, kl
 
@@ -113,7 +116,8 @@ def _save(path: Path, bridge: Bridge, opt: torch.optim.Optimizer, step: int) -> 
         for k, v in opt.state.get(p, {}).items():
             tensors[f"adam.{i}.{k}"] = torch.as_tensor(v).reshape(-1).float()
     tensors["rng.torch"] = torch.get_rng_state()
-    meta = {"step": str(step), "width": str(bridge.stem.out_channels), "blocks": str(len(bridge.blocks))}
+    meta = {"step": str(step), "width": str(bridge.stem.out_channels), "blocks": str(len(bridge.blocks)),
+            "join": bridge.join}
     atomic_write(path, save(tensors, meta), force=True)
 
 
@@ -132,28 +136,28 @@ def _evaluate(bridge: Bridge, tail, data: DistillSet) -> tuple[float, float]:
             for s in range(0, len(t["feat"]), 64):
                 y, feat, teacher = t["y_hat"][s:s + 64, r].float(), t["feat"][s:s + 64].float(), t["logits"][s:s + 64]
                 mse += _feature_loss(bridge, bridge.normalised(y), feat, "sum").item() / feat[0].numel()
-                agree += (tail(bridge(y)).argmax(1) == teacher.float().argmax(1)).sum().item()
+                agree += (tail(bridge(y), bridge.join).argmax(1) == teacher.float().argmax(1)).sum().item()
                 n += len(y)
     bridge.train()
     return mse / n, agree / n
 
 
 def train(run: Path, set_dir: Path, steps: int, batch: int, lr: float, kl_from: int, kl_weight: float,
-          width: int, blocks: int, every: float, bf16: bool = False) -> None:
+          width: int, blocks: int, join: str, every: float, bf16: bool = False) -> None:
     run.mkdir(parents=True, exist_ok=True)
-    data = DistillSet(set_dir)
+    ckpt = run / CKPT
+    tensors, meta = _load(ckpt) if ckpt.exists() else ({}, {"join": join})
+    data = DistillSet(set_dir, meta["join"])
     net, _ = load_resnet50()
     for p in net.parameters():
         p.requires_grad_(False)
-    ckpt = run / CKPT
     if ckpt.exists():
-        tensors, meta = _load(ckpt)
-        bridge = Bridge(width=int(meta["width"]), blocks=int(meta["blocks"]))
+        bridge = Bridge(width=int(meta["width"]), blocks=int(meta["blocks"]), join=meta["join"])
         bridge.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         step = int(meta["step"])
         torch.set_rng_state(tensors["rng.torch"])
     else:
-        bridge, step, tensors = Bridge(width=width, blocks=blocks), 0, {}
+        bridge, step = Bridge(width=width, blocks=blocks, join=join), 0
         _init_normalisation(bridge, data)
     opt = torch.optim.Adam(bridge.parameters(), lr=lr)
     for i, p in enumerate(bridge.parameters()):
@@ -193,7 +197,7 @@ def export(run: Path, out: Path, force: bool) -> None:
     atomic_write(out, save(state, {"step": meta["step"]}), force=force)
     write_task_entry(TASK, api.load_model("base").model_id, out,
                      f"ImageNet classification from base's latents: bridge ({bridge.stem.out_channels} wide, "
-                     f"{len(bridge.blocks)} residual blocks) to ResNet-50 layer3, {meta['step']} steps", force=force)
+                     f"{len(bridge.blocks)} residual blocks) to ResNet-50 {bridge.join}, {meta['step']} steps", force=force)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--kl-weight", type=float, default=1.0)
     p.add_argument("--width", type=int, default=256)
     p.add_argument("--blocks", type=int, default=2)
+    p.add_argument("--join", choices=sorted(JOIN_CHANNELS), default="layer2",
+                   help="the ResNet-50 feature map the bridge reproduces (a resumed run keeps its own)")
     p.add_argument("--every", type=float, default=300.0, help="seconds between checkpoints")
     p.add_argument("--bf16", action="store_true",
                    help="convolutions in bfloat16 (autocast); pays on CPUs with AVX512-BF16 or AMX")
@@ -219,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             export(args.run, args.export, args.force)
         else:
             train(args.run, args.set, args.steps, args.batch, args.lr, args.kl_from, args.kl_weight,
-                  args.width, args.blocks, args.every, args.bf16)
+                  args.width, args.blocks, args.join, args.every, args.bf16)
 
     return exit_status(work)
 

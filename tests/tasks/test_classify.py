@@ -11,7 +11,7 @@ from openjai.errors import TaskUnavailableError
 from openjai.eval.complexity import _macs
 from openjai.tasks import classify
 from openjai.tasks.classify import Bridge, image_latents, load_bridge
-from openjai.tasks.resnet import load_resnet50
+from openjai.tasks.resnet import JOIN_CHANNELS, load_resnet50
 
 # the bar: the latent path at <= 0.6x the MACs of g_s + ResNet-50 (~2.9 GMAC per 224² image)
 LATENT_PATH_GMAC_LIMIT = 2.9
@@ -55,14 +55,14 @@ def test_stream_of_another_model_refused(high_stream):
         classify(high_stream)
 
 
-def test_bridge_maps_latents_to_layer3_shape(base_stream):
+def test_bridge_maps_latents_to_its_join_shape(base_stream):
     lat = openjai.decode_latents(base_stream)
     y = image_latents(lat.y_hat, 224, 224)
     assert y.shape == (1, 128, 14, 14)
     bridge = load_bridge(lat.header.model_id)
     with torch.no_grad():
         f = bridge(y)
-    assert f.shape == (1, 1024, 14, 14) and f.min() >= 0
+    assert f.shape == (1, JOIN_CHANNELS[bridge.join], 14, 14) and f.min() >= 0
     rebuilt = Bridge.from_state(bridge.state_dict())
     with torch.no_grad():
         torch.testing.assert_close(rebuilt(y), f, rtol=0, atol=0)
@@ -73,5 +73,5 @@ def test_latent_path_within_mac_budget(resnet_available):
     bridge = load_bridge(openjai.load_model("base").model_id)
     y = torch.zeros(1, 128, 14, 14)
     with torch.no_grad():
-        gmac = _macs(lambda: net.tail(bridge(y))) / 1e9
+        gmac = _macs(lambda: net.tail(bridge(y), bridge.join)) / 1e9
     assert gmac <= LATENT_PATH_GMAC_LIMIT

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from openjai.tasks import distill_set, train_classify
-from openjai.tasks.resnet import LAYER3_CHANNELS
+from openjai.tasks.resnet import JOIN_CHANNELS
 
 
 @pytest.fixture
@@ -24,12 +24,13 @@ def test_chunk_is_a_function_of_its_index(resnet_available, small_chunks, compos
         pytest.skip("no training photos under /work/shared/data/train")
     a = distill_set.make_chunk(3, photos, composites)
     assert a["y_hat"].shape == (2, 2, 128, 14, 14)  # crops × rates × ŷ of a 224² crop
-    assert a["feat"].shape == (2, LAYER3_CHANNELS, 14, 14) and a["logits"].shape == (2, 1000)
+    assert a["feat_layer2"].shape == (2, 512, 14, 14) and a["feat_layer3"].shape == (2, 1024, 14, 14)
+    assert a["logits"].shape == (2, 1000)
     low, high = a["bpp"].unbind(1)
     assert (low > 0).all() and (high > 0).all()
     b = distill_set.make_chunk(3, photos, composites)
     assert torch.equal(a["y_hat"], b["y_hat"])  # entropy-decoded latents: exact
-    torch.testing.assert_close(a["feat"], b["feat"], rtol=1e-2, atol=1e-2)
+    torch.testing.assert_close(a["feat_layer3"], b["feat_layer3"], rtol=1e-2, atol=1e-2)
 
 
 def _synthetic_set(folder, chunks: int = 16, crops: int = 2) -> None:
@@ -37,7 +38,8 @@ def _synthetic_set(folder, chunks: int = 16, crops: int = 2) -> None:
     folder.mkdir()
     for i in range(chunks):
         save_file({"y_hat": torch.randn(crops, 2, 128, 14, 14, generator=g).half(),
-                   "feat": torch.randn(crops, LAYER3_CHANNELS, 14, 14, generator=g).relu().half(),
+                   **{f"feat_{j}": torch.randn(crops, c, 14, 14, generator=g).relu().half()
+                      for j, c in JOIN_CHANNELS.items()},
                    "logits": torch.randn(crops, 1000, generator=g).half(),
                    "bpp": torch.ones(crops, 2)}, folder / f"chunk_{i:05d}.safetensors")
 

@@ -15,11 +15,16 @@ ESPRESSO = 967  # the models README: scikit-image's coffee photo -> espresso 0.9
 
 def test_v1_stride_on_first_1x1_conv():
     net = ResNet50()
-    for stage in (net.layer2, net.layer3, net.layer4):
+    for stage in (net.layer2, net.layer4):
         block = stage[0]
         assert block.conv1.stride == (2, 2) and block.conv2.stride == (1, 1)
         assert block.downsample[0].stride == (2, 2)
     assert net.layer1[0].conv1.stride == (1, 1)
+    assert net.layer3[0].conv1.stride == (1, 1)  # layer2's output is subsampled ahead of it instead
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert net.features(x, "layer2").shape == (1, 512, 4, 4)
+        assert net.features(x, "layer3").shape == (1, 1024, 4, 4)
 
 
 def test_caffe_preprocessing():
@@ -50,7 +55,8 @@ def test_converted_resnet_recognises_the_espresso(resnet_available, sample_crop)
     with torch.no_grad():
         x = preprocess(sample_crop)
         logits = net(x)
-        torch.testing.assert_close(net.tail(net.to_layer3(x)), logits)
+        for join in ("layer2", "layer3"):
+            torch.testing.assert_close(net.tail(net.features(x, join), join), logits)
     p = torch.softmax(logits[0], 0)
     assert int(p.argmax()) == ESPRESSO and names[ESPRESSO] == "espresso"
     assert p[ESPRESSO] > 0.9
