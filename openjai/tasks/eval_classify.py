@@ -5,7 +5,7 @@ by class index). Each photo is resized (bilinear) to a short side of 256 and cen
 to 224²: that crop is what ResNet-50 sees as the ORIGINAL, and what is coded with ``base`` at
 each target bpp (``openjai.encode(crop, bpp=r)``, cached). For each stream:
 
-    latent   decode_latents ─▶ bridge ─▶ layer4 ─▶ fc          (classify.py; no g_s)
+    latent   decode_latents ─▶ bridge ─▶ rest of ResNet-50      (classify.py; no g_s)
     decoded  openjai.decode ─▶ ResNet-50                         (decode, then the pixel task)
 
 Outputs under ``out/``: ``classify.csv`` (one row per image × rate × method: predicted
@@ -161,14 +161,19 @@ def summary(rows: list[dict], rates: list[float]) -> dict[float, dict[str, float
     return out
 
 
-def _plots(table: dict[float, dict[str, float]], cost: dict[str, float], out: Path) -> None:
+def tail_name(join: str) -> str:
+    """The ResNet-50 stages that run after a bridge to ``join``."""
+    return {"layer2": "layer3 + layer4 + fc", "layer3": "layer4 + fc"}[join]
+
+
+def _plots(table: dict[float, dict[str, float]], cost: dict[str, float], tail: str, out: Path) -> None:
     fig = figure(9.6, 4.2)
     for i, metric in enumerate(("top1", "top5")):
         ax = fig.add_subplot(1, 2, i + 1)
         xs = [s["bpp"] for s in table.values()]
         for m, style in zip(METHODS, ("o-", "s--", ":")):
             ax.plot(xs, [100 * s[f"{m}_{metric}"] for s in table.values()], style, label={
-                "latent": "latents (bridge + ResNet-50 layer4)", "decoded": "ResNet-50 on decoded",
+                "latent": f"latents (bridge + ResNet-50 {tail})", "decoded": "ResNet-50 on decoded",
                 "original": "ResNet-50 on original"}[m])
         ax.set_xlabel("bits per pixel (mean over images)")
         ax.set_ylabel(f"{'top-1' if metric == 'top1' else 'top-5'} accuracy (%)")
@@ -180,7 +185,7 @@ def _plots(table: dict[float, dict[str, float]], cost: dict[str, float], out: Pa
     paths = ["latent path", "decode + ResNet-50"]
     ax.bar(paths, [cost["bridge"], cost["g_s"]], color="C0", label="bridge | g_s")
     ax.bar(paths, [cost["tail"], cost["resnet"]], bottom=[cost["bridge"], cost["g_s"]], color="C1",
-           label="ResNet-50: layer4 + fc | all")
+           label=f"ResNet-50: {tail} | all")
     ax.set_ylabel("kMAC / pixel (224² image)")
     ax.legend(fontsize=8)
     ax = fig.add_subplot(1, 2, 2)
@@ -189,14 +194,14 @@ def _plots(table: dict[float, dict[str, float]], cost: dict[str, float], out: Pa
     save_figure(fig, out / "classify_cost.png")
 
 
-def _markdown(table: dict[float, dict[str, float]], cost: dict[str, float], n: int, rel: str) -> str:
+def _markdown(table: dict[float, dict[str, float]], cost: dict[str, float], tail: str, n: int, rel: str) -> str:
     lat = cost["bridge"] + cost["tail"]
     dec = cost["g_s"] + cost["resnet"]
     lines = [
         "## Classification (ImageNet-1k) on latents", "",
         f"{n} labelled ImageNet photos (/work/shared/data/imagenet_labeled), 224² centre crop of a 256 resize, "
         "coded with `base` at each target (`openjai.encode(crop, bpp=r)`). **latent**: "
-        "`openjai.tasks.classify` (bridge on ŷ → ResNet-50 layer4, pool, fc; no synthesis). **decoded**: "
+        f"`openjai.tasks.classify` (bridge on ŷ → ResNet-50 {tail}; no synthesis). **decoded**: "
         "ResNet-50 (Keras v1 weights, caffe preprocessing) on `openjai.decode` of the same stream. **original**: "
         "ResNet-50 on the uncoded crop. These photos may come from ImageNet's training split: compare the methods "
         "with each other, not with published validation scores. A target below base's lowest rate for a crop "
@@ -219,7 +224,7 @@ def _markdown(table: dict[float, dict[str, float]], cost: dict[str, float], n: i
         "and context, common to both paths, not counted; CPU: median of 5 runs at 1 thread from the stream's "
         "bytes, entropy decoding included):", "",
         "| path | networks | kMAC/pixel | GMAC/image | CPU ms |", "|---|---|---|---|---|",
-        f"| latent | bridge {cost['bridge']:.1f} + ResNet-50 layer4+fc {cost['tail']:.1f} | {lat:.1f} | "
+        f"| latent | bridge {cost['bridge']:.1f} + ResNet-50 {tail} {cost['tail']:.1f} | {lat:.1f} | "
         f"{lat * SIZE * SIZE / 1e6:.2f} | {cost['latent_ms']:.0f} |",
         f"| decode + pixel | g_s {cost['g_s']:.1f} + ResNet-50 {cost['resnet']:.1f} | {dec:.1f} | "
         f"{dec * SIZE * SIZE / 1e6:.2f} | {cost['decoded_ms']:.0f} |",
@@ -241,5 +246,6 @@ def run(out: Path, rates: list[float], limit: int | None = None) -> str:
     _write_csv(rows, out / f"{TASK}.csv")
     table = summary(rows, rates)
     cost = _costs(cached_stream(crops[0][2], max(rates)))
-    _plots(table, cost, out)
-    return _markdown(table, cost, len(crops), out.name)
+    tail = tail_name(load_bridge(api.load_model("base").model_id).join)
+    _plots(table, cost, tail, out)
+    return _markdown(table, cost, tail, len(crops), out.name)
