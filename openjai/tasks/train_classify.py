@@ -1,6 +1,7 @@
 """Train the latent classifier's bridge (classify.py) on the distillation set (distill_set.py).
 
     python -m openjai.tasks.train_classify runs/classify/train --set runs/classify/set --steps 3000
+        [--init openjai/tasks/weights/classify.safetensors]
     python -m openjai.tasks.train_classify runs/classify/train --export openjai/tasks/weights/classify.safetensors
 
 Feature distillation: squared error between the bridge's output and ResNet-50's features of
@@ -145,10 +146,16 @@ def _evaluate(bridge: Bridge, tail, data: DistillSet) -> tuple[float, float]:
 
 
 def train(run: Path, set_dir: Path, steps: int, batch: int, lr: float, kl_from: int, kl_weight: float,
-          width: int, blocks: int, join: str, every: float, bf16: bool = False) -> None:
-    run.mkdir(parents=True, exist_ok=True)
+          width: int, blocks: int, join: str, every: float, bf16: bool = False, init: Path | None = None) -> None:
     ckpt = run / CKPT
-    tensors, meta = _load(ckpt) if ckpt.exists() else ({}, {"join": join})
+    start = None
+    if init is not None and not ckpt.exists():  # a resumed run ignores --init
+        if not init.is_file():
+            raise DataError(f"--init {init} not found: give a bridge weights file (e.g. the shipped "
+                            "openjai/tasks/weights/classify.safetensors)")
+        start = Bridge.from_state(load_file(init))
+    run.mkdir(parents=True, exist_ok=True)
+    tensors, meta = _load(ckpt) if ckpt.exists() else ({}, {"join": start.join if start else join})
     data = DistillSet(set_dir, meta["join"])
     net, _ = load_resnet50()
     for p in net.parameters():
@@ -158,6 +165,8 @@ def train(run: Path, set_dir: Path, steps: int, batch: int, lr: float, kl_from: 
         bridge.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         step = int(meta["step"])
         torch.set_rng_state(tensors["rng.torch"])
+    elif start is not None:  # its shape, join and normalisation come with it
+        bridge, step = start.train(), 0
     else:
         bridge, step = Bridge(width=width, blocks=blocks, join=join), 0
         _init_normalisation(bridge, data)
@@ -219,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bf16", action="store_true",
                    help="convolutions in bfloat16 (autocast); pays on CPUs with AVX512-BF16 or AMX")
     p.add_argument("--threads", type=int, default=1, help="torch threads (one leaves the other core free)")
+    p.add_argument("--init", type=Path, help="start a new run from these bridge weights (e.g. the shipped ones)")
     p.add_argument("--export", type=Path, help="write the bridge weights here and stop")
     p.add_argument("--force", action="store_true")
     args = p.parse_args(argv)
@@ -229,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             export(args.run, args.export, args.force)
         else:
             train(args.run, args.set, args.steps, args.batch, args.lr, args.kl_from, args.kl_weight,
-                  args.width, args.blocks, args.join, args.every, args.bf16)
+                  args.width, args.blocks, args.join, args.every, args.bf16, args.init)
 
     return exit_status(work)
 

@@ -57,3 +57,21 @@ def test_training_resumes_from_its_checkpoint(resnet_available, tmp_path):
     held = [json.loads(line) for line in (run / "log.txt").read_text().splitlines() if "held_mse" in line]
     assert [h["step"] for h in held] == [3, 5]
     assert all(h["train_crops"] == 30 for h in held)  # chunk 15 held out of 16 × 2 crops
+
+
+def test_training_starts_from_exported_weights(resnet_available, tmp_path):
+    _synthetic_set(tmp_path / "set")
+    common = ["--set", str(tmp_path / "set"), "--batch", "2", "--every", "1e9"]
+    first = tmp_path / "first"
+    assert train_classify.main([str(first), *common, "--width", "8", "--blocks", "1", "--join", "layer3",
+                                "--steps", "2"]) == 0
+    weights = tmp_path / "bridge.safetensors"
+    train_classify.export(first, weights, force=False)
+    second = tmp_path / "second"
+    assert train_classify.main([str(second), *common, "--init", str(weights), "--steps", "1"]) == 0
+    init, ckpt = load_file(weights), load_file(second / train_classify.CKPT)
+    assert ckpt["model.stem.weight"].shape == (8, 128, 3, 3)  # its width and join, not the defaults'
+    assert ckpt["model.head.weight"].shape[0] == JOIN_CHANNELS["layer3"]
+    torch.testing.assert_close(ckpt["model.out_std"], init["out_std"], rtol=0, atol=0)
+    torch.testing.assert_close(ckpt["model.stem.weight"], init["stem.weight"], rtol=0, atol=2e-3)  # one Adam step
+    assert train_classify.main([str(tmp_path / "third"), *common, "--init", str(tmp_path / "none")]) == 1
