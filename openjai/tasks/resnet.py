@@ -11,8 +11,9 @@ The pixel-domain classification anchor, and the teacher and tail of the latent c
 v1, not torchvision's v1.5: the stride 2 of the first block of layer2..4 sits on its first 1×1
 conv (and on the shortcut), so layer3 reads only the even rows and columns of layer2's output.
 Here that subsampling is explicit and layer3's first block has stride 1 (the same numbers): the
-subsampled map is a stride-16 feature map like ŷ's. Parameter names follow torchvision's. The weights come from the
-set-up step (convert_resnet.py writes them under ``models_dir()``); nothing downloads at run time.
+subsampled map is a stride-16 feature map like ŷ's. Parameter names follow torchvision's. The
+weights come from the set-up step (convert_resnet.py writes them under ``models_dir()``);
+nothing downloads at run time.
 """
 
 from __future__ import annotations
