@@ -62,9 +62,9 @@ class DistillSet:
             if path in self.loaded:
                 continue
             part = "held" if int(path.stem.split("_")[1]) % HELD_OUT == HELD_OUT - 1 else "train"
-            chunk = load_file(path)
-            for k, v in {"y_hat": chunk["y_hat"], "feat": chunk[f"feat_{self.join}"], "logits": chunk["logits"]}.items():
-                new.setdefault(part, {}).setdefault(k, []).append(v)
+            with safe_open(str(path), framework="pt") as f:  # reads only the join's features
+                for k, name in (("y_hat", "y_hat"), ("feat", f"feat_{self.join}"), ("logits", "logits")):
+                    new.setdefault(part, {}).setdefault(k, []).append(f.get_tensor(name))
             self.loaded.add(path)
         for part, d in new.items():  # one copy of the set in memory (fp16), plus the new chunks while joining
             old = self.tensors.get(part, {})
