@@ -33,13 +33,14 @@ Spec: docs/bitstream.md, section FILTER.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import BitstreamError
 from .residual import STEP_UNIT, to_rgb, to_ycbcr
-from .strips import row_strips, run_strips, threaded_strips, with_halo
+from .strips import map_threads, row_strips, run_strips, threaded_strips, with_halo
 
 
 def _pairs(radius: int) -> tuple[tuple[int, int], ...]:
@@ -73,6 +74,7 @@ LAYOUTS = ((1, False), (2, False), (4, False), (8, False), (2, True), (5, True))
 #: images smaller than this (pixels) are not filtered: too few samples for a stable fit
 MIN_PIXELS = 256
 ROWS_PER_CHUNK = 128  # rows of features built at once (bounds the encoder's memory)
+FILTER_CHUNK = 1 << 16  # pixels the decoder's filter works on at once (its features stay in cache)
 #: activity bins the encoder gathers statistics in; each layout's classes are unions of them
 FINE_BINS = 40
 
@@ -90,6 +92,14 @@ class FilterParams:
     @property
     def classes(self) -> int:
         return self.activity_classes * (DIRECTIONS if self.directions else 1)
+
+    def packed_size(self) -> int:
+        """``len(self.pack())``, from the code lengths alone."""
+        bits = ACTIVITY_BITS + 2 + 16 * len(self.thresholds)
+        for values in (self.luma, self.chroma):
+            if values is not None:
+                bits += 4 + _golomb_bits(values.ravel(), _best_order(values))
+        return -(-bits // 8)
 
     def pack(self) -> bytes:
         w = _BitWriter()
@@ -191,17 +201,27 @@ def _best_order(values: np.ndarray) -> int:
 
 
 def integer_luma(rgb: np.ndarray) -> np.ndarray:
-    """(H, W) int32 luma of uint8 RGB, exact on every machine."""
-    c = rgb.astype(np.int32)
-    return (54 * c[..., 0] + 183 * c[..., 1] + 19 * c[..., 2] + 128) >> 8
+    """(H, W) int16 luma of uint8 RGB, exact on every machine (the sum fits 16 bits: 256·255 + 128)."""
+    c = rgb.astype(np.uint16)
+    y = c[..., 0] * np.uint16(54)
+    y += c[..., 1] * np.uint16(183)
+    y += c[..., 2] * np.uint16(19)
+    y += np.uint16(128)
+    return (y >> 8).astype(np.int16)
 
 
 def _box_sum(x: np.ndarray) -> np.ndarray:
-    r = ACTIVITY_WINDOW // 2
-    p = np.pad(x, r, mode="edge")
-    c = np.cumsum(np.cumsum(np.pad(p, ((1, 0), (1, 0))), 0), 1)
+    """Sums over ACTIVITY_WINDOW² boxes (edges replicated), row pass then column pass, in the
+    dtype of ``x`` (int16 holds 25 gradients of 8-bit luma)."""
     n = ACTIVITY_WINDOW
-    return c[n:, n:] - c[:-n, n:] - c[n:, :-n] + c[:-n, :-n]
+    p = np.pad(x, n // 2, mode="edge")
+    rows = p[: p.shape[0] - n + 1].copy()
+    for i in range(1, n):
+        rows += p[i : p.shape[0] - n + 1 + i]
+    out = rows[:, : rows.shape[1] - n + 1].copy()
+    for i in range(1, n):
+        out += rows[:, i : rows.shape[1] - n + 1 + i]
+    return out
 
 
 def activity_and_direction(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,39 +230,53 @@ def activity_and_direction(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     y = np.pad(integer_luma(rgb), 1, mode="edge")
     v = _box_sum(np.abs(y[2:, 1:-1] - y[:-2, 1:-1]))
     h = _box_sum(np.abs(y[1:-1, 2:] - y[1:-1, :-2]))
-    direction = np.where(v > 2 * h, 1, np.where(h > 2 * v, 2, 0)).astype(np.int32)
-    return v + h, direction
+    # at most one holds (both would need v > 4v); int16 holds 2 · 25 · 255
+    direction = (v > 2 * h).astype(np.int32) + 2 * (h > 2 * v)
+    return (v + h).astype(np.int32), direction
 
 
 def _class_map(params: FilterParams, activity: np.ndarray, direction: np.ndarray) -> np.ndarray:
     """Each pixel's luma class under the section's layout."""
-    cls = np.searchsorted(np.asarray(params.thresholds, dtype=np.int64), activity, side="right")
+    cls = _bin_index(params.thresholds, activity)
     return cls * DIRECTIONS + direction if params.directions else cls
 
 
+def _bin_index(thresholds: Sequence[int], activity: np.ndarray) -> np.ndarray:
+    """uint8 ``np.searchsorted(thresholds, activity, side="right")`` for at most 255
+    thresholds, by a table over every activity (one lookup a pixel instead of a search)."""
+    table = np.searchsorted(np.asarray(thresholds, dtype=np.int64), np.arange(MAX_ACTIVITY + 1), side="right")
+    return table.astype(np.uint8)[activity]
+
+
 def _luma_features(y: np.ndarray, rows: slice) -> np.ndarray:
-    """(pixels, LUMA_PARAMS) features of the rows ``rows`` of the padded plane ``y``."""
-    h, w = rows.stop - rows.start, y.shape[1] - 2 * HALO
-    x0 = y[HALO + rows.start : HALO + rows.stop, HALO : HALO + w]
-    cols = [_pair(y, rows, dy, dx, w) - 2 * x0 for dy, dx in LUMA_PAIRS]
-    cols += [x0 - 128.0, np.full((h, w), 1.0 / OFFSET_UNIT * COEF_UNIT)]
-    return np.stack([c.ravel() for c in cols], 1)
+    """(LUMA_PARAMS, pixels) features of the rows ``rows`` of the padded plane ``y``."""
+    x0 = y[HALO + rows.start : HALO + rows.stop, HALO : y.shape[1] - HALO]
+    f = _differences(y, x0, rows, LUMA_PAIRS, 2)
+    f[-2], f[-1] = x0 - 128.0, 1.0 / OFFSET_UNIT * COEF_UNIT
+    return f.reshape(LUMA_PARAMS, -1)
 
 
-def _chroma_features(c: np.ndarray, y: np.ndarray, rows: slice) -> np.ndarray:
-    h, w = rows.stop - rows.start, c.shape[1] - 2 * HALO
-    c0 = c[HALO + rows.start : HALO + rows.stop, HALO : HALO + w]
-    y0 = y[HALO + rows.start : HALO + rows.stop, HALO : HALO + w]
-    cols = [_pair(c, rows, dy, dx, w) - 2 * c0 for dy, dx in CHROMA_PAIRS]
-    cols += [_pair(y, rows, dy, dx, w) - 2 * y0 for dy, dx in CROSS_PAIRS]
-    cols += [c0, np.full((h, w), 1.0 / OFFSET_UNIT * COEF_UNIT)]
-    return np.stack([x.ravel() for x in cols], 1)
+def _chroma_features(c: np.ndarray, cross: np.ndarray, rows: slice) -> np.ndarray:
+    """(CHROMA_PARAMS, pixels) features of the rows ``rows`` of the padded chroma plane ``c``;
+    ``cross``: luma's features of the CROSS_PAIRS at those pixels."""
+    c0 = c[HALO + rows.start : HALO + rows.stop, HALO : c.shape[1] - HALO]
+    f = _differences(c, c0, rows, CHROMA_PAIRS, len(CROSS_PAIRS) + 2)
+    f[len(CHROMA_PAIRS) : -2] = cross.reshape(len(CROSS_PAIRS), *c0.shape)
+    f[-2], f[-1] = c0, 1.0 / OFFSET_UNIT * COEF_UNIT
+    return f.reshape(CHROMA_PARAMS, -1)
 
 
-def _pair(p: np.ndarray, rows: slice, dy: int, dx: int, w: int) -> np.ndarray:
-    a = p[HALO + rows.start + dy : HALO + rows.stop + dy, HALO + dx : HALO + dx + w]
-    b = p[HALO + rows.start - dy : HALO + rows.stop - dy, HALO - dx : HALO - dx + w]
-    return a + b
+def _differences(p: np.ndarray, x0: np.ndarray, rows: slice, pairs: tuple[tuple[int, int], ...], extra: int) -> np.ndarray:
+    """(len(pairs) + extra, rows, width): x_p + x₋p − 2x₀ of the padded plane ``p`` for each
+    pair, then ``extra`` planes for the caller to fill."""
+    h, w = x0.shape
+    out = np.empty((len(pairs) + extra, h, w))
+    x0_x2 = 2 * x0
+    for i, (dy, dx) in enumerate(pairs):
+        np.add(p[HALO + rows.start + dy : HALO + rows.stop + dy, HALO + dx : HALO + dx + w],
+               p[HALO + rows.start - dy : HALO + rows.stop - dy, HALO - dx : HALO - dx + w], out=out[i])
+        out[i] -= x0_x2
+    return out
 
 
 def _padded(ycc: np.ndarray) -> np.ndarray:
@@ -268,41 +302,62 @@ def apply_filter(params: FilterParams, decoded: np.ndarray) -> np.ndarray:
 
 
 def filter_ycbcr(params: FilterParams, ycc: np.ndarray, cls: np.ndarray) -> np.ndarray:
-    """The filtered planes (3, H, W) of ``ycc`` given each pixel's luma class ``cls``; plane by
-    plane and tap by tap (the encoder's feature matrices would cost the decoder ~3× the time)."""
-    p = _padded(ycc)
+    """The filtered planes (3, H, W), float32, of ``ycc`` given each pixel's luma class ``cls``.
+
+    The taps on differences are folded into taps on the pair sums x_p + x₋p, the centre and a
+    constant, Σ c_p (x_p + x₋p − 2x₀) + a (x₀ − 128) + b = Σ c_p (x_p + x₋p) + (a − 2Σc_p) x₀ +
+    (b − 128a), and summed tap by tap in float32, FILTER_CHUNK pixels at a time: within 1e-4
+    levels of the fit's float64 model, and element-wise (no BLAS), so the same bits on every
+    CPU, for every chunk and strip layout."""
     h, w = ycc.shape[1:]
-    rows = slice(0, h)
-    out = ycc.copy()
-    luma = params.luma / COEF_UNIT
-    y0 = ycc[0]
-
-    def tap(plane: np.ndarray, dy: int, dx: int, centre_x2: np.ndarray) -> np.ndarray:
-        # the same float operations as (a + b) − 2·x0, without the temporaries
-        t = _pair(plane, rows, dy, dx, w)
-        t -= centre_x2
-        return t
-
-    y0_x2 = 2 * y0
-    for i, (dy, dx) in enumerate(LUMA_PAIRS):
-        t = tap(p[0], dy, dx, y0_x2)
-        t *= luma[cls, i]
-        out[0] += t
-    out[0] += luma[cls, -2] * (y0 - 128.0) + luma[cls, -1] * (COEF_UNIT / OFFSET_UNIT)
-    if params.chroma is not None:
-        chroma = params.chroma / COEF_UNIT
-        cross = [tap(p[0], dy, dx, y0_x2) for dy, dx in CROSS_PAIRS]
+    p = _padded(ycc.astype(np.float32))
+    out = np.empty((3, h, w), dtype=np.float32)
+    luma = _folded(params.luma, len(LUMA_PAIRS))  # (classes, LUMA_PAIRS + 2)
+    chroma = None if params.chroma is None else _folded(params.chroma, len(CHROMA_PAIRS), len(CROSS_PAIRS))
+    rows = max(1, FILTER_CHUNK // max(w, 1))
+    for r0 in range(0, h, rows):
+        r = slice(r0, min(h, r0 + rows))
+        k = cls[r]
+        y0 = p[0, HALO + r.start : HALO + r.stop, HALO : HALO + w]
+        taps = [(luma[:, i][k], (0, dy, dx)) for i, (dy, dx) in enumerate(LUMA_PAIRS)]
+        out[0, r] = _taps(p, r, w, taps, [luma[:, -2][k] * y0, luma[:, -1][k]])
         for c in (1, 2):
-            coef, x0 = chroma[c - 1], ycc[c]
-            x0_x2 = 2 * x0
-            for i, (dy, dx) in enumerate(CHROMA_PAIRS):
-                t = tap(p[c], dy, dx, x0_x2)
-                t *= coef[i]
-                out[c] += t
-            for i, d in enumerate(cross, len(CHROMA_PAIRS)):
-                out[c] += coef[i] * d
-            out[c] += coef[-2] * x0 + coef[-1] * (COEF_UNIT / OFFSET_UNIT)
+            x0 = p[c, HALO + r.start : HALO + r.stop, HALO : HALO + w]
+            if chroma is None:
+                out[c, r] = x0
+                continue
+            coef = chroma[c - 1]
+            pairs = [(c, dy, dx) for dy, dx in CHROMA_PAIRS] + [(0, dy, dx) for dy, dx in CROSS_PAIRS]
+            out[c, r] = _taps(p, r, w, list(zip(coef, pairs)), [coef[-3] * x0, coef[-2] * y0, coef[-1]])
     return out
+
+
+def _taps(p: np.ndarray, rows: slice, w: int, taps: list, rest: list) -> np.ndarray:
+    """Σ coefficient · (x_p + x₋p) over ``taps`` ((coefficient: scalar or per pixel, (plane, dy,
+    dx)) of the padded planes ``p``, rows ``rows``), then + each term of ``rest``, in order."""
+    acc = np.zeros((rows.stop - rows.start, w), dtype=np.float32)
+    t = np.empty_like(acc)
+    for coefficient, (c, dy, dx) in taps:
+        np.add(p[c, HALO + rows.start + dy : HALO + rows.stop + dy, HALO + dx : HALO + dx + w],
+               p[c, HALO + rows.start - dy : HALO + rows.stop - dy, HALO - dx : HALO - dx + w], out=t)
+        t *= coefficient
+        acc += t
+    for term in rest:
+        acc += term
+    return acc
+
+
+def _folded(values: np.ndarray, pairs: int, cross: int = 0) -> np.ndarray:
+    """Integer coefficients (…, pairs [+ cross] + gain + offset) on differences → float32
+    coefficients on luma (pair sums, x₀, 1) or chroma (pair sums, luma pair sums, x₀, Y₀, 1)."""
+    v = np.atleast_2d(values / COEF_UNIT)
+    c, d = v[:, :pairs], v[:, pairs : pairs + cross]
+    a, b = v[:, -2], v[:, -1] * (COEF_UNIT / OFFSET_UNIT)
+    if cross:  # the chroma gain multiplies x₀ itself
+        centre, offset = [1 + a - 2 * c.sum(1), -2 * d.sum(1)], [b]
+    else:  # the luma gain multiplies x₀ − 128
+        centre, offset = [1 + a - 2 * c.sum(1)], [b - 128 * a]
+    return np.concatenate([c, d, np.stack(centre + offset, 1)], 1).astype(np.float32)
 
 
 def _quantiles_lower(counts: np.ndarray, q: np.ndarray) -> np.ndarray:
@@ -322,6 +377,44 @@ def _solve(gram: np.ndarray, rhs: np.ndarray, weight: float) -> tuple[np.ndarray
     qf = q.astype(np.float64)
     removed = 2 * qf @ rhs - qf @ gram @ qf  # SSE before minus SSE after, in COEF_UNIT² units
     return q, weight * removed / COEF_UNIT**2
+
+
+class _FitPiece:
+    """One strip of the fit (with its halo rows): what its chunks' statistics are made of."""
+
+    def __init__(self, original: np.ndarray, decoded: np.ndarray, fine: np.ndarray, chroma_on: bool) -> None:
+        activity, self.direction = activity_and_direction(decoded)
+        self.bins = _bin_index(fine, activity)
+        self.target = to_ycbcr(original)
+        self.ycc = to_ycbcr(decoded)
+        self.p = _padded(self.ycc)
+        self.chroma_on = chroma_on
+
+    def statistics(self, rows: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Luma Grams and right-hand sides per fine bin × direction, then chroma's per plane,
+        of the piece's rows ``rows``."""
+        grams = np.zeros((FINE_BINS * DIRECTIONS, LUMA_PARAMS, LUMA_PARAMS))
+        rhs = np.zeros((FINE_BINS * DIRECTIONS, LUMA_PARAMS))
+        c_gram = np.zeros((2, CHROMA_PARAMS, CHROMA_PARAMS))
+        c_rhs = np.zeros((2, CHROMA_PARAMS))
+        ycc, target = self.ycc[:, rows], self.target[:, rows]
+        luma = _luma_features(self.p[0], rows)
+        # uint8 classes (FINE_BINS · DIRECTIONS < 256) sort by radix
+        cls = (self.bins[rows] * np.uint8(DIRECTIONS) + self.direction[rows].astype(np.uint8)).ravel()
+        order = np.argsort(cls, kind="stable")
+        f, t = luma[:, order], (target[0] - ycc[0]).ravel()[order]
+        ends = np.cumsum(np.bincount(cls, minlength=grams.shape[0]))
+        for k in np.flatnonzero(np.diff(ends, prepend=0)):
+            seg = slice(ends[k - 1] if k else 0, ends[k])
+            grams[k] = f[:, seg] @ f[:, seg].T
+            rhs[k] = f[:, seg] @ t[seg] * COEF_UNIT
+        if self.chroma_on:
+            cross = luma[[LUMA_PAIRS.index(q) for q in CROSS_PAIRS]]
+            for i in (1, 2):
+                fc = _chroma_features(self.p[i], cross, rows)
+                c_gram[i - 1] = fc @ fc.T
+                c_rhs[i - 1] = fc @ (target[i] - ycc[i]).ravel() * COEF_UNIT
+        return grams, rhs, c_gram, c_rhs
 
 
 def fit_filter(original: np.ndarray, decoded: np.ndarray, steps: tuple[int, int, int]) -> FilterParams | None:
@@ -350,31 +443,17 @@ def fit_filter(original: np.ndarray, decoded: np.ndarray, steps: tuple[int, int,
     rhs = np.zeros((FINE_BINS * DIRECTIONS, LUMA_PARAMS))
     c_gram = np.zeros((2, CHROMA_PARAMS, CHROMA_PARAMS))
     c_rhs = np.zeros((2, CHROMA_PARAMS))
-    # pass 2: the Grams, chunk by chunk; every array below is the piece's (its rows start at a)
+    # pass 2: the Grams, chunk by chunk (on torch's threads), summed in chunk order, so the
+    # sums are those of one thread
     for start, stop in strips:
         a, b = with_halo(start, stop, h, STRIP_HALO)
-        activity, direction = activity_and_direction(decoded[a:b])
-        bins = np.searchsorted(fine, activity, side="right")
-        target = to_ycbcr(original[a:b])
-        ycc = to_ycbcr(decoded[a:b])
-        p = _padded(ycc)
-        for chunk in range(start, stop, ROWS_PER_CHUNK):
-            rows = slice(chunk - a, min(stop, chunk + ROWS_PER_CHUNK) - a)
-            f = _luma_features(p[0], rows)
-            t = (target[0, rows] - ycc[0, rows]).ravel()
-            cls = (bins[rows] * DIRECTIONS + direction[rows]).ravel()
-            order = np.argsort(cls, kind="stable")
-            f, t = f[order], t[order]
-            ends = np.cumsum(np.bincount(cls, minlength=grams.shape[0]))
-            for k in np.flatnonzero(np.diff(ends, prepend=0)):
-                seg = slice(ends[k - 1] if k else 0, ends[k])
-                grams[k] += f[seg].T @ f[seg]
-                rhs[k] += f[seg].T @ t[seg] * COEF_UNIT
-            if chroma_on:
-                for i in (1, 2):
-                    fc = _chroma_features(p[i], p[0], rows)
-                    c_gram[i - 1] += fc.T @ fc
-                    c_rhs[i - 1] += fc.T @ (target[i, rows] - ycc[i, rows]).ravel() * COEF_UNIT
+        piece = _FitPiece(original[a:b], decoded[a:b], fine, chroma_on)
+        chunks = [slice(c - a, min(stop, c + ROWS_PER_CHUNK) - a) for c in range(start, stop, ROWS_PER_CHUNK)]
+        for g, r, cg, cr in map_threads(piece.statistics, chunks):
+            grams += g
+            rhs += r
+            c_gram += cg
+            c_rhs += cr
     chroma, chroma_gain = None, 0.0  # chroma's gain in bits, before its own bits
     if chroma_on:
         solved = [_solve(c_gram[i], c_rhs[i], weight[i + 1]) for i in range(2)]
@@ -397,7 +476,7 @@ def fit_filter(original: np.ndarray, decoded: np.ndarray, steps: tuple[int, int,
                 gain += gi
         luma = np.stack(coefs)
         params = FilterParams(a, with_direction, thresholds, luma, chroma)
-        net = gain + chroma_gain - 8 * (len(params.pack()) + 5)  # + its 5-byte section-table entry
+        net = gain + chroma_gain - 8 * (params.packed_size() + 5)  # + its 5-byte section-table entry
         if net > best_net:
             best, best_net = params, net
     return best

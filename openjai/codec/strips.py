@@ -13,12 +13,15 @@ of at most STRIP_PIXELS pixels is one strip, computed exactly as the whole image
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import TypeVar
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
 STRIP_PIXELS = 1 << 20
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 def row_strips(height: int, width: int, align: int = 1, pixels: int | None = None) -> list[tuple[int, int]]:
@@ -50,13 +53,17 @@ def threaded_strips(height: int, width: int, align: int = 1) -> list[tuple[int, 
 
 
 def run_strips(work: Callable[[int, int], None], ranges: list[tuple[int, int]]) -> None:
-    """``work(start, stop)`` for every strip, on as many threads as torch uses (numpy releases
-    the interpreter lock in its loops); each call writes only its own rows."""
-    threads = min(torch.get_num_threads(), len(ranges))
+    """``work(start, stop)`` for every strip, on as many threads as torch uses; each call
+    writes only its own rows."""
+    map_threads(lambda r: work(*r), ranges)
+
+
+def map_threads(work: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """``[work(item) for item in items]``, on as many threads as torch uses (numpy releases the
+    interpreter lock in its loops); the results in the order of ``items``."""
+    items = list(items)
+    threads = min(torch.get_num_threads(), len(items))
     if threads <= 1:
-        for start, stop in ranges:
-            work(start, stop)
-        return
+        return [work(item) for item in items]
     with ThreadPoolExecutor(threads) as pool:
-        for done in [pool.submit(work, start, stop) for start, stop in ranges]:
-            done.result()  # re-raises a strip's exception
+        return list(pool.map(work, items))
