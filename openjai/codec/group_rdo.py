@@ -48,6 +48,18 @@ def best_table(values: np.ndarray, counts: np.ndarray, bits: np.ndarray) -> tupl
     return k, float(costs[k])
 
 
+class Grouping:
+    """Which group each coefficient of a strip is in, as the quantizer reads it: the raster
+    positions sorted by group (stably) and where each group's run starts. Made once per strip
+    and used for every pass (and component) over it."""
+
+    def __init__(self, group: np.ndarray, groups: int) -> None:
+        """``group``: uint8 group of each coefficient (any shape), each < ``groups``."""
+        group = np.ravel(group)
+        self.order = np.argsort(group, kind="stable")  # uint8: a radix sort
+        self.starts = np.concatenate([[0], np.cumsum(np.bincount(group, minlength=groups))])
+
+
 class GroupQuantizer:
     """Quantizes ``groups`` coefficient groups whose coefficients arrive strip by strip.
 
@@ -68,24 +80,23 @@ class GroupQuantizer:
         self._seen: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(groups)]
 
     def add(
-        self, x: np.ndarray, group: np.ndarray, scale: np.ndarray | float = 1.0, zero_error: np.ndarray | None = None
+        self, x: np.ndarray, group: Grouping, scale: np.ndarray | float = 1.0, zero_error: np.ndarray | None = None
     ) -> np.ndarray:
-        """Feed one strip: coefficients ``x`` (in steps), the group of each (same shape, ints),
+        """Feed one strip: coefficients ``x`` (in steps), the grouping of its coefficients,
         ``scale`` (per coefficient: (its step / Δ)² where the steps differ) and ``zero_error``
         (the squared error, in steps², a coefficient keeps when its q is 0, where that is not
         x²). Returns the strip's q (int64, x's shape; meaningful in the last pass)."""
         shape = np.shape(x)
         scale = np.broadcast_to(scale, shape).ravel() if np.ndim(scale) else None
-        x, group = np.ravel(x), np.ravel(group)
+        x = np.ravel(x)
         zero = None if zero_error is None else np.ravel(zero_error)
-        order = np.argsort(group, kind="stable")
-        starts = np.searchsorted(group[order], np.arange(len(self.table) + 1))
+        order, starts = group.order, group.starts
         q_out = np.zeros(x.shape, dtype=np.int64)
         for g in np.flatnonzero(np.diff(starts) * self.active):
             sel = order[starts[g] : starts[g + 1]]
             signed, gain = self._quantize_group(g, x[sel], None if scale is None else scale[sel],
                                                 None if zero is None else zero[sel])
-            self._seen[g].append(np.unique(signed, return_counts=True))
+            self._seen[g].append(_histogram(signed))
             if gain is not None:
                 self.net[g] += gain
             q_out[sel] = signed
@@ -96,17 +107,22 @@ class GroupQuantizer:
     ) -> tuple[np.ndarray, float | None]:
         """One pass over one group's coefficients of a strip: signed q, and in the last pass the
         priced error it removes."""
-        sign = np.where(x < 0, -1, 1)
+        sign = 1 - 2 * (x < 0).astype(np.int64)
         mag = np.abs(x)
         q = np.minimum(np.floor(mag + 0.5 - DEAD_ZONE), Q_LIMIT).astype(np.int64)
         if self.pass_index == 0:
             return sign * q, None
         zero = mag**2 if zero_error is None else zero_error
         weight = self._weight if scale is None else self._weight * scale
-        candidates = np.stack([np.zeros_like(q), np.maximum(q - 1, 0), q])
-        error = np.where(candidates == 0, zero[None], (mag[None] - candidates) ** 2)
-        cost = weight * error + symbol_bits(sign[None] * candidates, self.bits[self.table[g]])
-        q = np.take_along_axis(candidates, np.argmin(cost, axis=0)[None], 0)[0]
+        row = self.bits[self.table[g]]
+        # the cheapest of 0, q − 1 and q, the first of equals (as argmin over them in that order)
+        best_q, best = np.zeros_like(q), weight * zero + symbol_bits(np.zeros_like(q), row)
+        for candidate in (np.maximum(q - 1, 0), q):
+            error = np.where(candidate == 0, zero, (mag - candidate) ** 2)
+            cost = weight * error + symbol_bits(sign * candidate, row)
+            cheaper = cost < best
+            best_q[cheaper], best[cheaper] = candidate[cheaper], cost[cheaper]
+        q = best_q
         if self.pass_index < PASSES - 1:
             return sign * q, None
         gain = float((weight * (zero - np.where(q == 0, zero, (mag - q) ** 2))).sum())
@@ -127,6 +143,16 @@ class GroupQuantizer:
         if self.pass_index == PASSES:
             self.table[~self.active] = SKIP
             self.net[~self.active] = 0.0
+
+
+def _histogram(q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(q, return_counts=True)`` of integers, by counting instead of sorting."""
+    if q.size == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    low = int(q.min())
+    counts = np.bincount(q - low)
+    values = np.flatnonzero(counts)
+    return values + low, counts[values]
 
 
 def _merged(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:

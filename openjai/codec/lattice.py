@@ -45,9 +45,9 @@ import numpy as np
 
 from ..errors import BitstreamError
 from .coding import SymbolDecoder, SymbolEncoder, TableSet
-from .group_rdo import PASSES, SKIP, GroupQuantizer
+from .group_rdo import PASSES, SKIP, GroupQuantizer, Grouping
 from .residual import BAND, BANDS, BLOCK, DCT, group_index, group_indices
-from .strips import row_strips, run_strips, threaded_strips
+from .strips import map_threads, row_strips, run_strips, threaded_strips
 
 BUCKETS = 4  # activity buckets of the coding groups (block activity as in the residual layer)
 GROUPS = BUCKETS * BANDS
@@ -218,19 +218,22 @@ def _sample(rgb: np.ndarray, offset: tuple[int, int]) -> np.ndarray:
     return DCT @ ((_luma_int(pixels) - 128_000) / 1000.0) @ DCT.T
 
 
-def _fit_score(coefficients: np.ndarray, table: np.ndarray) -> float:
+def _fit_score(coefficients: np.ndarray, magnitude: np.ndarray, table: np.ndarray) -> float:
     """Evidence for a lattice with ``table``: the summed log-likelihood gain (nats, per
     coefficient of the sample) of the coefficients it quantizes to a non-zero multiple, each
     modelled as a lattice point plus Gaussian source noise (or, for OUTLIERS of them, anywhere:
     clipped pixels, edits) against a uniform distribution over its cell, which is what a
     coefficient that is not on the lattice follows (≤ 0 gain on average). Coefficients near 0
-    would fit any coarse table, and steps within the noise fit anything: both count 0."""
-    table = np.broadcast_to(table, coefficients.shape)
-    evidence = (table > 6 * SOURCE_NOISE) & (np.abs(coefficients) >= table / 2)
-    c, t = coefficients[evidence], table[evidence]  # the log-likelihood only where it counts
+    would fit any coarse table, and steps within the noise fit anything: both count 0.
+    ``magnitude``: ``np.abs(coefficients)``, computed once for the whole quality ladder."""
+    steps = table.astype(np.float64).ravel()
+    # |c| ≥ t/2 where t > 6σ; never elsewhere
+    bound = np.where(steps > 6 * SOURCE_NOISE, steps / 2, np.inf)
+    evidence = np.flatnonzero(magnitude.reshape(-1, steps.size) >= bound)
+    c, t = coefficients.ravel()[evidence], steps[evidence % steps.size]  # the log-likelihood only where it counts
     distance = c - np.round(c / t) * t
     density = t / (SOURCE_NOISE * math.sqrt(2 * math.pi)) * np.exp(-0.5 * (distance / SOURCE_NOISE) ** 2)
-    ll = np.zeros(coefficients.shape)
+    ll = np.zeros(coefficients.size)
     ll[evidence] = np.log(OUTLIERS + (1 - OUTLIERS) * density)
     return float(ll.sum() / coefficients.size)  # summed over every coefficient, in the same order as ever
 
@@ -248,14 +251,19 @@ def fit_lattice(original: np.ndarray) -> LatticeFit | None:
     if original.shape[0] < BLOCK or original.shape[1] < BLOCK:
         return None
     samples = {o: _sample(original, o) for o in {(0, 0), _block_phase(original)}}
-    samples = {o: c for o, c in samples.items() if c.size}  # a grid may leave no full block
+    samples = {o: (c, np.abs(c)) for o, c in samples.items() if c.size}  # a grid may leave no full block
     if not samples:
         return None
+
+    def score(trial: tuple[tuple[int, int], int]) -> tuple[float, tuple[int, int], int]:
+        offset, quality = trial
+        return _fit_score(*samples[offset], ijg_table(quality)), offset, quality
+
     # a coarse quality ladder at the two likely grids, then every quality near the best
-    _, offset, quality = max((_fit_score(samples[o], ijg_table(q)), o, q) for o in samples for q in range(5, 101, 5))
+    _, offset, quality = max(map_threads(score, [(o, q) for o in samples for q in range(5, 101, 5)]))
     fine = range(max(1, quality - 4), min(100, quality + 4) + 1)
-    score, quality = max((_fit_score(samples[offset], ijg_table(q)), q) for q in fine)
-    if score < MIN_FIT:
+    best, _, quality = max(map_threads(score, [(offset, q) for q in fine]))
+    if best < MIN_FIT:
         return None
     return LatticeFit(offset, ijg_table(quality))
 
@@ -324,13 +332,14 @@ def _choose(
     snapped = np.ones(CLASSES, dtype=bool)
     # the last pass's q: |x| ≤ 2 · 1024 + 1 (|c|, |ĉ| ≤ 8 · 128 levels), so int16 holds it
     q = np.empty((nby, nbx, BLOCK, BLOCK), dtype=np.int16)
+    groupings = [Grouping(g[a:b], GROUPS) for a, b in strips]
     for _ in range(2):
         quantizer = GroupQuantizer(GROUPS, tables.bits)
         for _ in range(PASSES):
             for i, (a, b) in enumerate(strips):
                 x, keep_error = errors(i)
                 zero_error = np.where(snapped[snap_class[a:b]], x**2, keep_error)
-                q[a:b] = quantizer.add(x, g[a:b], scale, zero_error)
+                q[a:b] = quantizer.add(x, groupings[i], scale, zero_error)
             quantizer.next_pass()
         sigma = np.full(GROUPS, SKIP, dtype=np.uint8)
         net = -8.0 * (HEAD.size + 2 * 5)  # the head's fixed part and two section-table entries

@@ -44,7 +44,7 @@ import numpy as np
 from ..bt709 import BT709_CB_DIV, BT709_CR_DIV, BT709_KB, BT709_KG, BT709_KR
 from ..errors import BitstreamError
 from .coding import SymbolDecoder, SymbolEncoder, TableSet
-from .group_rdo import PASSES, Q_LIMIT, SKIP, GroupQuantizer
+from .group_rdo import PASSES, Q_LIMIT, SKIP, GroupQuantizer, Grouping
 from .strips import row_strips, run_strips, threaded_strips
 
 BLOCK = 8
@@ -231,17 +231,18 @@ def encode_residual(
     quantizers = {c: GroupQuantizer(BUCKETS * BANDS, tables.bits) for c in coded_components}
     planes: list[np.ndarray | None] = [None if steps[c] == 0 else np.zeros(g.shape, np.int16) for c in range(3)]
     strips = row_strips(h, w, align=BLOCK)
+    groupings = [Grouping(g[start // BLOCK : -(-stop // BLOCK)], BUCKETS * BANDS) for start, stop in strips]
 
     @functools.lru_cache(maxsize=1)  # an image of one strip computes them once for every pass
     def coefficients(start: int, stop: int) -> list[np.ndarray | None]:
         return _coefficients(ycbcr_error(original[start:stop], decoded[start:stop]), steps)
 
     for p in range(PASSES):
-        for start, stop in strips:
+        for (start, stop), grouping in zip(strips, groupings):
             blocks = slice(start // BLOCK, -(-stop // BLOCK))
             x = coefficients(start, stop)
             for c in coded_components:
-                q = quantizers[c].add(x[c], g[blocks])
+                q = quantizers[c].add(x[c], grouping)
                 if p == PASSES - 1:
                     planes[c][blocks] = q  # |q| ≤ 255 · 8 · STEP_UNIT < 2¹⁵: int16 holds it
             del x
