@@ -7,7 +7,7 @@ or training checkpoints (``runs/X/checkpoint.safetensors``; exported to a tempor
 file first). Every model codes the same photos at the same rate points (no rate search; β is
 read on the first model's λ ladder, and a model with another ladder, from ``train
 --extend-rates``, codes at the β with the same λ); its streams are decoded, and PSNR-Y and
-MS-SSIM (on Y, as the CTTC) are measured. Printed:
+MS-SSIM (on Y, as the CTTC) are measured (``--metrics`` for others, e.g. psnr_rgb,psnr_yuv). Printed:
 BD-rate (PCHIP, per photo then averaged) of each model against the first, and each model's
 mean bpp / PSNR-Y per β. This is the quick check of a training change ("measure val RD for
 every change"); the full CTTC is ``openjai eval``.
@@ -67,7 +67,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="first N photos only")
     ap.add_argument("--betas", default="0.5,1.5,2.5,3.5,4.5,5.5,6.5,7", help="rate parameters coded by every model")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--metrics", default=",".join(METRICS), help="metrics of openjai.eval.metrics; the first is printed per photo")
     args = ap.parse_args()
+    metrics = tuple(args.metrics.split(","))
     torch.set_num_threads(args.threads)
     betas = [float(b) for b in args.betas.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,17 +80,19 @@ def main() -> None:
         for name, path in find_images(args.data, args.limit):
             inp = image.load(path)
             for i, (lc, _) in enumerate(models):
-                curves[i].append(rd_points(lc, inp, model_betas[i])[0])
+                curves[i].append(rd_points(lc, inp, model_betas[i], metrics=metrics)[0])
             print(f"{name}: " + ", ".join(
                 f"{label} {bd_rate(curves[0][-1][:, 0], curves[0][-1][:, 1], c[-1][:, 0], c[-1][:, 1]):+.2f} %"
                 for (_, label), c in zip(models[1:], curves[1:])), flush=True)
     print(f"\n{len(curves[0])} photos, β = {args.betas}")
-    print("| model | BD-rate PSNR-Y | BD-rate MS-SSIM | " + " | ".join(f"β {b:g} bpp / dB" for b in betas) + " |")
-    print("|---|---:|---:|" + "---:|" * len(betas))
+    print("| model | " + " | ".join(f"BD-rate {m}" for m in metrics) + " | "
+          + " | ".join(f"β {b:g} bpp / {metrics[0]}" for b in betas) + " |")
+    print("|---|" + "---:|" * (len(metrics) + len(betas)))
     for (_, label), c in zip(models, curves):
-        bd = [np.mean([bd_rate(r[:, 0], r[:, j], t[:, 0], t[:, j]) for r, t in zip(curves[0], c)]) for j in (1, 2)]
+        bd = [np.mean([bd_rate(r[:, 0], r[:, j], t[:, 0], t[:, j]) for r, t in zip(curves[0], c)])
+              for j in range(1, 1 + len(metrics))]
         mean = np.mean(c, axis=0)
-        print(f"| {label} | {bd[0]:+.2f} % | {bd[1]:+.2f} % | "
+        print(f"| {label} | " + " | ".join(f"{v:+.2f} %" for v in bd) + " | "
               + " | ".join(f"{m[0]:.3f} / {m[1]:.2f}" for m in mean) + " |")
 
 

@@ -98,7 +98,7 @@ def test_missing_data_is_a_clear_error(tmp_path):
 def test_losses_units_and_values():
     """Both distortions are in 255²·MSE units: 0 for a perfect reconstruction, the MSE part
     exact, the MS-SSIM part positive for a distorted image; unknown names are refused."""
-    from openjai.codec.distortion import MSSSIM_SCALE, YCBCR_SCALE, distortion
+    from openjai.codec.distortion import MSSSIM_SCALE, YCBCR3_SCALE, YCBCR_SCALE, distortion
 
     g = torch.Generator().manual_seed(0)
     x = torch.rand(2, 3, 192, 192, generator=g)
@@ -116,6 +116,10 @@ def test_losses_units_and_values():
     chroma = x + torch.tensor([0.01, -0.01 * 0.2126 / 0.7152, 0.0]).view(1, 3, 1, 1)  # ΔY = 0, ΔCr ≠ 0
     d = distortion(chroma, x, "ycbcr-mse")
     assert torch.allclose(d, torch.full((2,), YCBCR_SCALE * 255.0**2 * (0.01 / 1.5748) ** 2 / 8), rtol=1e-3)
+    # ycbcr3-mse: the same planes weighted 3:1:1
+    assert torch.allclose(distortion(grey, x, "ycbcr3-mse"), torch.full((2,), YCBCR3_SCALE * 255.0**2 * 1e-4 * 3 / 5))
+    assert torch.allclose(distortion(chroma, x, "ycbcr3-mse"),
+                          torch.full((2,), YCBCR3_SCALE * 255.0**2 * (0.01 / 1.5748) ** 2 / 5), rtol=1e-3)
     # the '+msssim' variants add the same MS-SSIM half to either pixel term
     assert torch.allclose(2 * distortion(noisy, x, "ycbcr-mse+msssim") - distortion(noisy, x, "ycbcr-mse"),
                           ssim_part, rtol=1e-4)

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 
 CONTEXTS = ("none", "checkerboard")
 #: distortion measures a model can be trained on (codec/distortion.py)
-DISTORTIONS = ("mse", "mse+msssim", "ycbcr-mse", "ycbcr-mse+msssim")
+DISTORTIONS = ("mse", "mse+msssim", "ycbcr-mse", "ycbcr-mse+msssim", "ycbcr3-mse", "ycbcr3-mse+msssim")
 
 
 @dataclass(frozen=True)
