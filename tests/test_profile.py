@@ -68,12 +68,15 @@ def test_verbose_encode_prints_the_profile(tmp_path, sample_rgb, capsys):
 def test_each_stage_reports_its_own_peak_memory():
     """The peak column is the resident-set high-water mark while the stage ran, reset when a
     stage opens (Linux), so a later small stage does not inherit an earlier big one's peak."""
+    import mmap
     import sys
 
     with collect() as prof:
         with stage("big"):
-            block = np.ones(64 << 20, dtype=np.uint8)  # 64 MiB, touched
-            del block
+            # 64 MiB mapped afresh and touched (a numpy array may reuse memory malloc kept)
+            block = mmap.mmap(-1, 64 << 20)
+            np.frombuffer(block, dtype=np.uint8)[:] = 1
+            block.close()
         with stage("small"):
             np.ones(1 << 10)
     big, small = prof.stages["big"].peak_mib, prof.stages["small"].peak_mib
