@@ -34,7 +34,7 @@ from ..files import atomic_write
 from . import SHARED_DATA
 from .classify import TASK, image_latents, latent_logits, load_bridge
 from .evaluate import cached_stream, cpu_ms, figure, macs, save_figure, stream_cache
-from .resnet import load_resnet50, preprocess, resized_crop
+from .resnet import TAIL_STAGES, load_resnet50, preprocess, resized_crop
 
 DATA = SHARED_DATA / "imagenet_labeled"
 SIZE = 224
@@ -163,7 +163,7 @@ def summary(rows: list[dict], rates: list[float]) -> dict[float, dict[str, float
 
 def tail_name(join: str) -> str:
     """The ResNet-50 stages that run after a bridge to ``join``."""
-    return {"layer2": "layer3 + layer4 + fc", "layer3": "layer4 + fc"}[join]
+    return " + ".join(TAIL_STAGES[join] + ("fc",))
 
 
 def _plots(table: dict[float, dict[str, float]], cost: dict[str, float], tail: str, out: Path) -> None:

@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 RESNET_FILE = "resnet50_imagenet.safetensors"
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 JOIN_CHANNELS = {"layer2": 512, "layer3": 1024}  # the feature maps at stride 16
+#: the stages that run from each join's feature map, before the pooling and fc
+TAIL_STAGES = {"layer2": ("layer3", "layer4"), "layer3": ("layer4",)}
 
 
 def models_dir() -> Path:
@@ -94,10 +96,10 @@ class ResNet50(nn.Module):
         return x if join == "layer2" else self.layer3(x)
 
     def tail(self, f: torch.Tensor, join: str = "layer3") -> torch.Tensor:
-        """The feature map ``join`` → logits: (layer3,) layer4, global average pool, fc."""
-        if join == "layer2":
-            f = self.layer3(f)
-        return self.fc(torch.flatten(self.layer4(f).mean((2, 3)), 1))
+        """The feature map ``join`` → logits: its TAIL_STAGES, global average pool, fc."""
+        for name in TAIL_STAGES[join]:
+            f = getattr(self, name)(f)
+        return self.fc(torch.flatten(f.mean((2, 3)), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(self.features(x))
