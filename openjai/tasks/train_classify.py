@@ -10,8 +10,9 @@ normalised per channel, not counted where the teacher is 0 and the prediction be
 (``_feature_loss``). From ``--kl-from`` on, logit distillation is added: KL(teacher ‖ student)
 of the softmax through ResNet-50's frozen tail.
 Resumable: ``ckpt.safetensors`` (weights, Adam moments, step, RNG; no pickle) is rewritten
-atomically every ``--every`` seconds; rerunning the same command continues. New chunks that
-the set builder has written since are picked up at each checkpoint. Chunks whose index is
+atomically every ``--every`` seconds and on SIGTERM or Ctrl-C (train/stop.py); rerunning the
+same command continues. New chunks that the set builder has written since are picked up at
+each checkpoint. Chunks whose index is
 ≡ 15 mod 16 are held out: ``log.txt`` reports the held-out feature error and how often the
 student's top-1 agrees with the teacher's (on the first 256 held-out crops).
 """
@@ -33,6 +34,7 @@ from safetensors.torch import load_file, save
 from .. import api
 from ..errors import DataError, exit_status
 from ..files import atomic_write
+from ..train.stop import StopRequest
 from .classify import TASK, Bridge
 from .registry import write_task_entry
 from .resnet import JOIN_CHANNELS, load_resnet50
@@ -179,25 +181,29 @@ def train(run: Path, set_dir: Path, steps: int, batch: int, lr: float, kl_from: 
     gen = torch.Generator().manual_seed(step)
     log = open(run / "log.txt", "a")
     last, t0 = time.monotonic(), time.monotonic()
-    while step < steps:
-        for g in opt.param_groups:  # cosine decay over the whole run
-            g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
-        mse, kl = _losses(bridge, net.tail, data.batch(batch, gen), kl_weight if step >= kl_from else 0.0, bf16)
-        opt.zero_grad(set_to_none=True)
-        (mse + kl * (kl_weight if step >= kl_from else 0.0)).backward()
-        opt.step()
-        step += 1
-        if step % 25 == 0:
-            print(json.dumps({"step": step, "mse": round(mse.item(), 4), "kl": round(kl.item(), 4),
-                              "s_per_step": round((time.monotonic() - t0) / 25, 2)}), file=log, flush=True)
-            t0 = time.monotonic()
-        if time.monotonic() - last > every or step == steps:
+    with StopRequest() as stop:
+        while step < steps and not stop.requested:
+            for g in opt.param_groups:  # cosine decay over the whole run
+                g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
+            mse, kl = _losses(bridge, net.tail, data.batch(batch, gen), kl_weight if step >= kl_from else 0.0, bf16)
+            opt.zero_grad(set_to_none=True)
+            (mse + kl * (kl_weight if step >= kl_from else 0.0)).backward()
+            opt.step()
+            step += 1
+            if step % 25 == 0:
+                print(json.dumps({"step": step, "mse": round(mse.item(), 4), "kl": round(kl.item(), 4),
+                                  "s_per_step": round((time.monotonic() - t0) / 25, 2)}), file=log, flush=True)
+                t0 = time.monotonic()
+            if time.monotonic() - last > every or step == steps:
+                _save(ckpt, bridge, opt, step)
+                held_mse, agree = _evaluate(bridge, net.tail, data)
+                crops = data.refresh()
+                print(json.dumps({"step": step, "held_mse": round(held_mse, 4), "held_top1_agreement": round(agree, 4),
+                                  "train_crops": crops}), file=log, flush=True)
+                last = time.monotonic()
+        if stop.requested:  # asked to stop (SIGTERM, Ctrl-C): keep every step taken
             _save(ckpt, bridge, opt, step)
-            held_mse, agree = _evaluate(bridge, net.tail, data)
-            crops = data.refresh()
-            print(json.dumps({"step": step, "held_mse": round(held_mse, 4), "held_top1_agreement": round(agree, 4),
-                              "train_crops": crops}), file=log, flush=True)
-            last = time.monotonic()
+            print(json.dumps({"step": step, "stopped": True}), file=log, flush=True)
 
 
 def export(run: Path, out: Path, force: bool) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import os
-import signal
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from ..files import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import CropSampler
 from .ema import WeightAverage
+from .stop import StopRequest
 from .widen import add_context, extend_rates, widen
 
 LOG_FIELDS = ["step", "seconds", "steps_per_s", "loss", "bpp", "psnr"]
@@ -159,56 +159,49 @@ def train(cfg: TrainConfig, model_cfg: CodecConfig = CodecConfig()) -> Path:
         log.writerow(LOG_FIELDS)
         log_file.flush()
 
-    stop = {"now": False}
-
-    def _request_stop(signum, frame):  # noqa: ARG001 - signal handler signature
-        stop["now"] = True
-
-    old_handlers = {s: signal.signal(s, _request_stop) for s in (signal.SIGTERM, signal.SIGINT)}
     last_save = time.monotonic()
     window = {"n": 0, "loss": 0.0, "bpp": 0.0, "mse_db": 0.0, "t0": time.monotonic()}
     # inductor fuses the element-wise work (GDN, likelihoods, MS-SSIM), about half of a CPU step
     loss_fn = torch.compile(_loss) if cfg.compile else _loss
     bar = tqdm(total=cfg.steps, initial=step, desc="train", unit="step", disable=None)
-    try:
-        while step < cfg.steps and not stop["now"]:
-            rng = np.random.default_rng([cfg.seed, step])
-            x = torch.from_numpy(sampler.batch(rng, cfg.batch)).to(cfg.device)
-            level = torch.from_numpy(rng.integers(0, model.cfg.levels, size=cfg.batch)).to(cfg.device)
-            loss, bpp, mse = loss_fn(model, x, level, lambdas, cfg.loss, cfg.bf16)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            ema.update(model)
-            step += 1
-            bar.update(1)
-            window["n"] += 1
-            # summed as tensors, read once per log row: no device synchronisation per step
-            window["loss"] += loss.detach()
-            window["bpp"] += bpp.detach().mean()
-            window["mse_db"] += (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
-            if step % cfg.log_every == 0:
-                now = time.monotonic()
-                n = window["n"]
-                elapsed = now - window["t0"]
-                extra["train_seconds"] = extra.get("train_seconds", 0.0) + elapsed
-                row = [step, round(extra["train_seconds"], 1), round(n / elapsed, 3),
-                       round(float(window["loss"]) / n, 5), round(float(window["bpp"]) / n, 5),
-                       round(float(window["mse_db"]) / n, 3)]
-                log.writerow(row)
-                log_file.flush()
-                bar.set_postfix(loss=row[3], bpp=row[4], psnr=row[5])
-                window = {"n": 0, "loss": 0.0, "bpp": 0.0, "mse_db": 0.0, "t0": now}
-            if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
-                save_checkpoint(ckpt, model, opt, step, extra, ema)
-                last_save = time.monotonic()
-        save_checkpoint(ckpt, model, opt, step, extra, ema)
-    finally:
-        bar.close()
-        log_file.close()
-        for s, h in old_handlers.items():
-            signal.signal(s, h)
+    with StopRequest() as stop:
+        try:
+            while step < cfg.steps and not stop.requested:
+                rng = np.random.default_rng([cfg.seed, step])
+                x = torch.from_numpy(sampler.batch(rng, cfg.batch)).to(cfg.device)
+                level = torch.from_numpy(rng.integers(0, model.cfg.levels, size=cfg.batch)).to(cfg.device)
+                loss, bpp, mse = loss_fn(model, x, level, lambdas, cfg.loss, cfg.bf16)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                opt.step()
+                ema.update(model)
+                step += 1
+                bar.update(1)
+                window["n"] += 1
+                # summed as tensors, read once per log row: no device synchronisation per step
+                window["loss"] += loss.detach()
+                window["bpp"] += bpp.detach().mean()
+                window["mse_db"] += (10 * torch.log10(1.0 / mse.clamp_min(1e-10))).mean()
+                if step % cfg.log_every == 0:
+                    now = time.monotonic()
+                    n = window["n"]
+                    elapsed = now - window["t0"]
+                    extra["train_seconds"] = extra.get("train_seconds", 0.0) + elapsed
+                    row = [step, round(extra["train_seconds"], 1), round(n / elapsed, 3),
+                           round(float(window["loss"]) / n, 5), round(float(window["bpp"]) / n, 5),
+                           round(float(window["mse_db"]) / n, 3)]
+                    log.writerow(row)
+                    log_file.flush()
+                    bar.set_postfix(loss=row[3], bpp=row[4], psnr=row[5])
+                    window = {"n": 0, "loss": 0.0, "bpp": 0.0, "mse_db": 0.0, "t0": now}
+                if time.monotonic() - last_save > cfg.checkpoint_minutes * 60:
+                    save_checkpoint(ckpt, model, opt, step, extra, ema)
+                    last_save = time.monotonic()
+            save_checkpoint(ckpt, model, opt, step, extra, ema)
+        finally:
+            bar.close()
+            log_file.close()
     return ckpt
 
 

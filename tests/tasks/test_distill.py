@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 
 import pytest
 import torch
@@ -57,6 +59,26 @@ def test_training_resumes_from_its_checkpoint(resnet_available, tmp_path):
     held = [json.loads(line) for line in (run / "log.txt").read_text().splitlines() if "held_mse" in line]
     assert [h["step"] for h in held] == [3, 5]
     assert all(h["train_crops"] == 30 for h in held)  # chunk 15 held out of 16 × 2 crops
+
+
+def test_training_stops_on_sigterm_and_keeps_its_steps(resnet_available, tmp_path, monkeypatch):
+    _synthetic_set(tmp_path / "set")
+    run = tmp_path / "run"
+    losses, calls = train_classify._losses, []
+
+    def interrupted(*args):
+        calls.append(1)
+        if len(calls) == 2:  # a `kill` arrives during the second step
+            os.kill(os.getpid(), signal.SIGTERM)
+        return losses(*args)
+
+    monkeypatch.setattr(train_classify, "_losses", interrupted)
+    args = [str(run), "--set", str(tmp_path / "set"), "--batch", "2", "--width", "8", "--blocks", "1",
+            "--every", "1e9", "--steps", "100"]
+    assert train_classify.main(args) == 0
+    assert int(train_classify._load(run / train_classify.CKPT)[1]["step"]) == 2
+    assert json.loads((run / "log.txt").read_text().splitlines()[-1]) == {"step": 2, "stopped": True}
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is given back
 
 
 def test_training_starts_from_exported_weights(resnet_available, tmp_path):
