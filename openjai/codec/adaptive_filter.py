@@ -273,10 +273,17 @@ def _differences(p: np.ndarray, x0: np.ndarray, rows: slice, pairs: tuple[tuple[
     out = np.empty((len(pairs) + extra, h, w))
     x0_x2 = 2 * x0
     for i, (dy, dx) in enumerate(pairs):
-        np.add(p[HALO + rows.start + dy : HALO + rows.stop + dy, HALO + dx : HALO + dx + w],
-               p[HALO + rows.start - dy : HALO + rows.stop - dy, HALO - dx : HALO - dx + w], out=out[i])
+        _pair_sum(p, rows, dy, dx, out[i])
         out[i] -= x0_x2
     return out
+
+
+def _pair_sum(p: np.ndarray, rows: slice, dy: int, dx: int, out: np.ndarray) -> None:
+    """``out`` = x_p + x₋p, p = (dy, dx), at the rows ``rows`` of the padded plane ``p`` (the
+    encoder's features and the decoder's taps both read the pairs through this)."""
+    w = out.shape[1]
+    np.add(p[HALO + rows.start + dy : HALO + rows.stop + dy, HALO + dx : HALO + dx + w],
+           p[HALO + rows.start - dy : HALO + rows.stop - dy, HALO - dx : HALO - dx + w], out=out)
 
 
 def _padded(ycc: np.ndarray) -> np.ndarray:
@@ -338,8 +345,7 @@ def _taps(p: np.ndarray, rows: slice, w: int, taps: list, rest: list) -> np.ndar
     acc = np.zeros((rows.stop - rows.start, w), dtype=np.float32)
     t = np.empty_like(acc)
     for coefficient, (c, dy, dx) in taps:
-        np.add(p[c, HALO + rows.start + dy : HALO + rows.stop + dy, HALO + dx : HALO + dx + w],
-               p[c, HALO + rows.start - dy : HALO + rows.stop - dy, HALO - dx : HALO - dx + w], out=t)
+        _pair_sum(p[c], rows, dy, dx, t)
         t *= coefficient
         acc += t
     for term in rest:

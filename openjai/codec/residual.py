@@ -231,20 +231,20 @@ def encode_residual(
     quantizers = {c: GroupQuantizer(BUCKETS * BANDS, tables.bits) for c in coded_components}
     planes: list[np.ndarray | None] = [None if steps[c] == 0 else np.zeros(g.shape, np.int16) for c in range(3)]
     strips = row_strips(h, w, align=BLOCK)
-    groupings = [Grouping(g[start // BLOCK : -(-stop // BLOCK)], BUCKETS * BANDS) for start, stop in strips]
+    blocks = [slice(start // BLOCK, -(-stop // BLOCK)) for start, stop in strips]  # each strip's block rows
+    groupings = [Grouping(g[b], BUCKETS * BANDS) for b in blocks]
 
     @functools.lru_cache(maxsize=1)  # an image of one strip computes them once for every pass
     def coefficients(start: int, stop: int) -> list[np.ndarray | None]:
         return _coefficients(ycbcr_error(original[start:stop], decoded[start:stop]), steps)
 
     for p in range(PASSES):
-        for (start, stop), grouping in zip(strips, groupings):
-            blocks = slice(start // BLOCK, -(-stop // BLOCK))
+        for (start, stop), rows, grouping in zip(strips, blocks, groupings):
             x = coefficients(start, stop)
             for c in coded_components:
                 q = quantizers[c].add(x[c], grouping)
                 if p == PASSES - 1:
-                    planes[c][blocks] = q  # |q| ≤ 255 · 8 · STEP_UNIT < 2¹⁵: int16 holds it
+                    planes[c][rows] = q  # |q| ≤ 255 · 8 · STEP_UNIT < 2¹⁵: int16 holds it
             del x
         for c in coded_components:
             quantizers[c].next_pass()

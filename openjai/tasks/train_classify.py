@@ -12,9 +12,9 @@ of the softmax through ResNet-50's frozen tail.
 Resumable: ``ckpt.safetensors`` (weights, Adam moments, step, RNG; no pickle) is rewritten
 atomically every ``--every`` seconds and on SIGTERM or Ctrl-C (train/stop.py); rerunning the
 same command continues. New chunks that the set builder has written since are picked up at
-each checkpoint. Chunks whose index is
-≡ 15 mod 16 are held out: ``log.txt`` reports the held-out feature error and how often the
-student's top-1 agrees with the teacher's (on the first 256 held-out crops).
+each checkpoint. Chunks whose index is ≡ 15 mod 16 are held out: ``log.txt`` reports the
+held-out feature error and how often the student's top-1 agrees with the teacher's (on the
+first 256 held-out crops).
 """
 
 from __future__ import annotations
@@ -201,7 +201,7 @@ def train(run: Path, set_dir: Path, steps: int, batch: int, lr: float, kl_from: 
                 print(json.dumps({"step": step, "held_mse": round(held_mse, 4), "held_top1_agreement": round(agree, 4),
                                   "train_crops": crops}), file=log, flush=True)
                 last = time.monotonic()
-        if stop.requested:  # asked to stop (SIGTERM, Ctrl-C): keep every step taken
+        if stop.requested and step < steps:  # asked to stop (SIGTERM, Ctrl-C): keep every step taken
             _save(ckpt, bridge, opt, step)
             print(json.dumps({"step": step, "stopped": True}), file=log, flush=True)
 
