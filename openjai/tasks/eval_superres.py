@@ -6,7 +6,7 @@ every target bpp (``openjai.encode(lr, bpp=r)``, cached; bpp counts the LR's pix
 
     latent            decode_latents ─▶ superres network (superres.py; no g_s)
     lanczos_decoded   openjai.decode ─▶ Lanczos3 ×4           (the bar's anchor)
-    pixel_decoded     openjai.decode ─▶ pixel SR net ×4       (UpHead, trained here on the same data
+    pixel_decoded     openjai.decode ─▶ pixel SR net ×4       (ResidualHead, trained here on the same data
                                                                and steps: weights/superres_pixel.*)
     lanczos_original  Lanczos3 ×4 of the uncoded LR           (no coding; same at every rate)
     pixel_original    pixel SR net on the uncoded LR
@@ -35,7 +35,7 @@ from ..files import atomic_write
 from . import SHARED_DATA
 from .eval_image import path_costs, psnr_y, shave, ssim_y, stream_at
 from .evaluate import figure, save_figure
-from .image_net import UpHead, load_net, to_uint8
+from .image_net import ResidualHead, load_net, to_uint8
 from .superres import FACTOR, TASK, superres
 
 DATA = SHARED_DATA / "sr_test"
@@ -71,12 +71,13 @@ def lanczos(lr: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def pixel_net() -> UpHead:
+def pixel_net() -> ResidualHead:
     """The pixel-domain SR anchor with its trained weights."""
     if not PIXEL_WEIGHTS.is_file():
         raise ModelError(f"{PIXEL_WEIGHTS} is missing: train it with python -m openjai.tasks.train_image")
-    net = UpHead(FACTOR)
-    net.load_state_dict(load_file(PIXEL_WEIGHTS))
+    state = load_file(PIXEL_WEIGHTS)
+    net = ResidualHead.from_state(state)
+    net.load_state_dict(state)
     return net.eval()
 
 

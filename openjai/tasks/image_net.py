@@ -1,16 +1,19 @@
 """The latent → image networks of the image tasks (superres, denoise), without the codec's g_s.
 
     ŷ (1, M, h, w) ─synthesis (g_s's architecture, own weights)─▶ x (1, 3, 16h, 16w)
-                   ─[×f head: bicubic ×f + conv stack → pixel shuffle ×f]─▶ (1, 3, 16fh, 16fw)
+                   ─[head: x upsampled ×f + conv stack → pixel shuffle]─▶ (1, 3, 16fh, 16fw)
 
 The synthesis is built by ``codec.transforms.synthesis`` (the architecture) and starts from a
 *copy* of ``base``'s g_s weights before fine-tuning (train_image.py), so at run time a task
 never calls the codec's own g_s: its weights are the task's, in its safetensors file.
-The upsampling head (``UpHead``) is also the pixel-domain SR anchor on decoded pixels.
+The head (``ResidualHead``: ×4 for superres, ×1 at half resolution for denoise) learns what
+the synthesis alone cannot; the superres head on its own is the pixel-domain SR anchor on
+decoded pixels.
 """
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -22,36 +25,61 @@ import openjai
 
 from ..codec.config import CodecConfig
 from ..codec.transforms import synthesis
+from ..errors import ModelError
 from .registry import load_task_weights
 
 
-class UpHead(nn.Module):
-    """RGB (B, 3, h, w) → (B, 3, fh, fw): bicubic ×f plus a learned residual (3×3 convs at the
-    input resolution, then pixel shuffle). The last conv starts at zero: bicubic at step 0."""
+class ResidualHead(nn.Module):
+    """RGB (B, 3, h, w) → (B, 3, fh, fw): the input upsampled (bicubic ×f, or as it is for f = 1)
+    plus a learned residual: a stack of ``depth`` 3×3 convs (ReLU between them) at 1/``unshuffle``
+    of the input resolution (pixel unshuffle in, pixel shuffle ×f·unshuffle out, as FFDNet works
+    at half resolution). The last conv starts at zero: the plain upsampling at step 0.
 
-    def __init__(self, factor: int = 4, width: int = 32, depth: int = 5) -> None:
+    Its shape is read back from a state dict (``from_state``), so weights files carry it."""
+
+    def __init__(self, factor: int = 4, width: int = 32, depth: int = 5, unshuffle: int = 1) -> None:
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1), nn.ReLU()]
+        cin, cout = 3 * unshuffle**2, 3 * (factor * unshuffle) ** 2
+        layers: list[nn.Module] = [nn.PixelUnshuffle(unshuffle)] if unshuffle > 1 else []
+        layers += [nn.Conv2d(cin, width, 3, padding=1), nn.ReLU()]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
-        last = nn.Conv2d(width, 3 * factor * factor, 3, padding=1)
+        last = nn.Conv2d(width, cout, 3, padding=1)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
-        self.body = nn.Sequential(*layers, last, nn.PixelShuffle(factor))
-        self.factor = factor
+        self.body = nn.Sequential(*layers, last, nn.PixelShuffle(factor * unshuffle))
+        self.factor, self.unshuffle = factor, unshuffle
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        up = F.interpolate(x, scale_factor=self.factor, mode="bicubic", align_corners=False)
+        if self.unshuffle > 1:  # the input must split into whole cells: pad, then crop back
+            h, w = x.shape[-2:]
+            pad = (0, -w % self.unshuffle, 0, -h % self.unshuffle)
+            return self._forward(F.pad(x, pad, mode="replicate"))[..., : h * self.factor, : w * self.factor]
+        return self._forward(x)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        up = x if self.factor == 1 else F.interpolate(x, scale_factor=self.factor, mode="bicubic", align_corners=False)
         return up + self.body(x)
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor], prefix: str = "") -> ResidualHead | None:
+        """A head shaped like the one whose weights ``state`` holds under ``prefix`` (None if none)."""
+        convs = sorted((int(k[len(prefix) + 5 : -7]), v.shape) for k, v in state.items()
+                       if k.startswith(prefix + "body.") and k.endswith(".weight"))
+        if not convs:
+            return None
+        (_, first), (_, last) = convs[0], convs[-1]
+        unshuffle = math.isqrt(first[1] // 3)
+        return cls(math.isqrt(last[0] // 3) // unshuffle, first[0], len(convs), unshuffle)
 
 
 class LatentImageNet(nn.Module):
-    """ŷ → image: g_s's architecture (own weights), then an optional ×``factor`` UpHead."""
+    """ŷ → image: g_s's architecture (own weights), then an optional ResidualHead."""
 
-    def __init__(self, cfg: CodecConfig, factor: int = 1) -> None:
+    def __init__(self, cfg: CodecConfig, head: ResidualHead | None = None) -> None:
         super().__init__()
         self.synthesis = synthesis(cfg)
-        self.head = UpHead(factor) if factor > 1 else None
+        self.head = head
 
     @property
     def factor(self) -> int:
@@ -67,10 +95,10 @@ class LatentImageNet(nn.Module):
             return self(y_hat)
 
     @classmethod
-    def from_codec(cls, factor: int = 1) -> LatentImageNet:
+    def from_codec(cls, head: ResidualHead | None = None) -> LatentImageNet:
         """A new network whose synthesis starts as a copy of ``base``'s g_s (training start)."""
         lc = openjai.load_model("base")
-        net = cls(lc.model.cfg, factor)
+        net = cls(lc.model.cfg, head)
         net.synthesis.load_state_dict(lc.model.g_s.state_dict())
         return net
 
@@ -79,7 +107,9 @@ class LatentImageNet(nn.Module):
 def load_net(task: str, codec_model_id: str, factor: int) -> LatentImageNet:
     """The registered network of ``task`` for latents of ``codec_model_id`` (TaskUnavailableError otherwise)."""
     state = load_task_weights(task, codec_model_id)
-    net = LatentImageNet(openjai.load_model("base").model.cfg, factor)
+    net = LatentImageNet(openjai.load_model("base").model.cfg, ResidualHead.from_state(state, "head."))
+    if net.factor != factor:
+        raise ModelError(f"the {task} weights scale by {net.factor}, not {factor}: re-export them")
     net.load_state_dict(state)
     return net.eval()
 

@@ -1,11 +1,11 @@
 """×4 super-resolution from the entropy-decoded latents of a coded low-resolution image (no codec g_s).
 
     LR photo ─encode─▶ .jai ─decode_latents─▶ ŷ ─g_s-shaped synthesis─▶ LR-like RGB
-             ─UpHead: bicubic ×4 + learned residual (pixel shuffle ×4)─▶ HR RGB (4H, 4W)
+             ─ResidualHead: bicubic ×4 + learned residual (pixel shuffle ×4)─▶ HR RGB (4H, 4W)
 
 Both parts (image_net.py) are the task's weights: the synthesis starts as a copy of ``base``'s
 g_s, and the whole network is fine-tuned on (ŷ of the coded LR → HR) (train_image.py). The
-pixel-domain anchor is the same UpHead trained on decoded LR images (weights/superres_pixel.*).
+pixel-domain anchor is the same head trained on decoded LR images (weights/superres_pixel.*).
 """
 
 from __future__ import annotations

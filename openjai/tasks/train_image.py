@@ -37,7 +37,7 @@ import openjai
 from ..errors import DataError, RateControlError
 from . import composite, run_files
 from .denoise import add_noise
-from .image_net import LatentImageNet, UpHead
+from .image_net import LatentImageNet, ResidualHead
 from .run_files import save_shard
 from .superres import FACTOR
 
@@ -52,6 +52,10 @@ PG_SHARE = 0.25
 RELOAD_EVERY = 100  # steps between looks for new shards
 PLAIN = {"residual": False, "adaptive_filter": False, "lattice": False}
 TASKS = ("superres", "denoise")
+#: the head after the synthesis (image_net.ResidualHead): SR at the LR size; denoising at half
+#: resolution, as FFDNet works
+HEADS = {"superres": {"factor": FACTOR, "width": 64, "depth": 8},
+         "denoise": {"factor": 1, "width": 64, "depth": 8, "unshuffle": 2}}
 DESCRIPTIONS = {
     "superres": "x4 super-resolution from the entropy-decoded latents (superres.py, card: superres.md)",
     "denoise": "denoising from the entropy-decoded latents (denoise.py, card: denoise.md)",
@@ -122,11 +126,10 @@ def network(task: str, net: str) -> torch.nn.Module:
     """A training start: the latent network (g_s copy [+ head]) or, for superres, the pixel anchor."""
     if task not in TASKS:
         raise DataError(f"unknown task {task!r}: use {' or '.join(TASKS)}")
-    factor = FACTOR if task == "superres" else 1
     if net == "latent":
-        return LatentImageNet.from_codec(factor)
+        return LatentImageNet.from_codec(ResidualHead(**HEADS[task]))
     if net == "pixel" and task == "superres":
-        return UpHead(FACTOR)
+        return ResidualHead(**HEADS[task])
     raise DataError(f"no {net!r} network for task {task!r}")
 
 

@@ -9,7 +9,7 @@ import torch
 import openjai
 from openjai.cli import main
 from openjai.errors import TaskUnavailableError
-from openjai.tasks.image_net import UpHead
+from openjai.tasks.image_net import ResidualHead
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,25 @@ def test_refuses_a_stream_of_another_model(high_stream):
 def test_head_starts_as_bicubic():
     x = torch.rand(1, 3, 8, 10)
     ref = torch.nn.functional.interpolate(x, scale_factor=4, mode="bicubic", align_corners=False)
-    assert torch.allclose(UpHead(4)(x), ref, atol=1e-6)
+    assert torch.allclose(ResidualHead(4)(x), ref, atol=1e-6)
+
+
+def test_half_resolution_head_starts_as_identity_on_odd_sizes():
+    x = torch.rand(1, 3, 9, 11)
+    assert torch.equal(ResidualHead(1, 8, 3, unshuffle=2)(x), x)
+
+
+@pytest.mark.parametrize("shape", [(4, 32, 5, 1), (4, 16, 3, 2), (1, 8, 4, 2)])
+def test_head_shape_is_read_back_from_its_weights(shape):
+    """Weights files carry the head's shape: a head rebuilt from them computes the same."""
+    head = ResidualHead(*shape)
+    torch.nn.init.normal_(head.body[-2].weight)  # the last conv starts at zero: make it count
+    state = {f"head.{k}": v for k, v in head.state_dict().items()}
+    rebuilt = ResidualHead.from_state(state, "head.")
+    assert (rebuilt.factor, rebuilt.body[-2].in_channels, rebuilt.unshuffle) == (shape[0], shape[1], shape[3])
+    rebuilt.load_state_dict(head.state_dict())
+    x = torch.rand(1, 3, 6, 10)
+    assert torch.equal(rebuilt(x), head(x))
 
 
 def test_cli_writes_the_png_and_refuses_to_overwrite(lr_stream, tmp_path, capsys):
