@@ -44,6 +44,11 @@ class ResidualHead(nn.Module):
         layers += [nn.Conv2d(cin, width, 3, padding=1), nn.ReLU()]
         for _ in range(depth - 2):
             layers += [nn.Conv2d(width, width, 3, padding=1), nn.ReLU()]
+        for conv in (m for m in layers if isinstance(m, nn.Conv2d)):
+            # He init: torch's default shrinks a plain ReLU stack's signal ~6× per layer, so a deep
+            # head starts (and stayed, in training) at the plain upsampling
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
         last = nn.Conv2d(width, cout, 3, padding=1)
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)

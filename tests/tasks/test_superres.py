@@ -90,3 +90,16 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(content, tmp_path, capsys)
     err = capsys.readouterr().err
     assert rc == 1 and err.startswith("openjai: error: ") and err.count("\n") == 1
     assert not dst.exists()
+
+
+@pytest.mark.parametrize("unshuffle", [1, 2])
+def test_deep_head_passes_its_signal_to_the_last_conv(unshuffle):
+    """He-initialised: the input of the (zero-initialised) last conv is neither vanishing nor
+    exploding at depth 8, so the head can learn from step 0 (torch's default init shrinks it ~6×
+    per layer)."""
+    torch.manual_seed(0)
+    head = ResidualHead(4, 64, 8, unshuffle)
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        hidden = head.body[:-2](x)
+    assert 0.2 < float(hidden.std() / x.std()) < 5.0
