@@ -69,8 +69,9 @@ class ResidualHead(nn.Module):
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor], prefix: str = "") -> ResidualHead | None:
         """A head shaped like the one whose weights ``state`` holds under ``prefix`` (None if none)."""
-        convs = sorted((int(k[len(prefix) + 5 : -7]), v.shape) for k, v in state.items()
-                       if k.startswith(prefix + "body.") and k.endswith(".weight"))
+        body = prefix + "body."
+        convs = sorted((int(k.removeprefix(body).removesuffix(".weight")), v.shape) for k, v in state.items()
+                       if k.startswith(body) and k.endswith(".weight"))
         if not convs:
             return None
         (_, first), (_, last) = convs[0], convs[-1]
