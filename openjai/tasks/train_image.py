@@ -35,6 +35,7 @@ from PIL import Image
 import openjai
 
 from ..errors import DataError, RateControlError
+from ..train.stop import StopRequest
 from . import composite, run_files
 from .denoise import add_noise
 from .image_net import LatentImageNet, ResidualHead
@@ -143,7 +144,8 @@ def _lr(step: int, steps: int, base: float) -> float:
 
 
 def train(task: str, run: Path, data_dir: Path, net: str, minutes: float, steps: int, batch: int, lr: float) -> None:
-    """Train (or resume) ``net`` of ``task``; checkpoint every 50 steps and at the end."""
+    """Train (or resume) ``net`` of ``task``; checkpoint every 50 steps and at the end (also when
+    stopped by SIGTERM or Ctrl-C: train/stop.py)."""
     run.mkdir(parents=True, exist_ok=True)
     data = load_shards(data_dir)
     n = len(data["bpp"])
@@ -164,29 +166,30 @@ def train(task: str, run: Path, data_dir: Path, net: str, minutes: float, steps:
 
     model.train()
     running = []
-    while step < steps and time.time() - start < minutes * 60:
-        idx = rng.integers(0, n, batch)
-        x = torch.from_numpy(data["y"][idx].astype(np.float32)) if net == "latent" else _rgb(data["dec"][idx])
-        target = _rgb(data["target"][idx])
-        for g in opt.param_groups:
-            g["lr"] = _lr(step, steps, lr) * g["scale"]
-        loss = F.mse_loss(model(x), target)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        step += 1
-        running.append(float(loss.detach()))
-        if step % 25 == 0:
-            psnr = -10 * math.log10(np.mean(running))
-            print(f"step {step} mse {np.mean(running):.5f} psnr {psnr:.2f} ({time.time() - start:.0f} s)",
-                  file=log, flush=True)
-            running = []
-        if step % 50 == 0:
-            save()
-        if step % RELOAD_EVERY == 0 and len(run_files.shard_paths(data_dir)) * SHARD > n:
-            data = load_shards(data_dir)  # prepare is still adding shards
-            n = len(data["bpp"])
-    save()
+    with StopRequest() as stop:  # SIGTERM / Ctrl-C finish the step; the save below keeps it
+        while step < steps and time.time() - start < minutes * 60 and not stop.requested:
+            idx = rng.integers(0, n, batch)
+            x = torch.from_numpy(data["y"][idx].astype(np.float32)) if net == "latent" else _rgb(data["dec"][idx])
+            target = _rgb(data["target"][idx])
+            for g in opt.param_groups:
+                g["lr"] = _lr(step, steps, lr) * g["scale"]
+            loss = F.mse_loss(model(x), target)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            step += 1
+            running.append(float(loss.detach()))
+            if step % 25 == 0:
+                psnr = -10 * math.log10(np.mean(running))
+                print(f"step {step} mse {np.mean(running):.5f} psnr {psnr:.2f} ({time.time() - start:.0f} s)",
+                      file=log, flush=True)
+                running = []
+            if step % 50 == 0:
+                save()
+            if step % RELOAD_EVERY == 0 and len(run_files.shard_paths(data_dir)) * SHARD > n:
+                data = load_shards(data_dir)  # prepare is still adding shards
+                n = len(data["bpp"])
+        save()
 
 
 def export(task: str, run: Path, net: str) -> Path:
