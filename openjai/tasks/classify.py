@@ -38,6 +38,23 @@ class ResBlock(nn.Module):
         return x + self.conv2(torch.relu(self.conv1(torch.relu(x))))
 
 
+class BottleneckBlock(nn.Module):
+    """x + conv1×1(ReLU(conv3×3(ReLU(conv1×1(ReLU(x)))))) through ``inner`` < ``width`` channels:
+    ~4× fewer MACs than a ResBlock of the same width, so more depth for the same budget. The last
+    conv starts at zero (each block starts as the identity)."""
+
+    def __init__(self, width: int, inner: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, inner, 1)
+        self.conv2 = nn.Conv2d(inner, inner, 3, padding=1)
+        self.conv3 = nn.Conv2d(inner, width, 1)
+        nn.init.zeros_(self.conv3.weight)
+        nn.init.zeros_(self.conv3.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv3(torch.relu(self.conv2(torch.relu(self.conv1(torch.relu(x))))))
+
+
 class Bridge(nn.Module):
     """ŷ → the ResNet-50 features of ``join`` ("layer2" or "layer3") at the same stride 16.
 
@@ -45,16 +62,17 @@ class Bridge(nn.Module):
     set (buffers), so the convs work on unit-scale numbers whatever the latents' scale.
     """
 
-    def __init__(self, latent_channels: int = 128, width: int = 256, blocks: int = 2, join: str = "layer3") -> None:
+    def __init__(self, latent_channels: int = 128, width: int = 256, blocks: int = 2, join: str = "layer3",
+                 inner: int = 0) -> None:
         super().__init__()
-        self.join = join
+        self.join, self.inner = join, inner
         channels = JOIN_CHANNELS[join]
         self.register_buffer("in_mean", torch.zeros(latent_channels))
         self.register_buffer("in_std", torch.ones(latent_channels))
         self.register_buffer("out_mean", torch.zeros(channels))
         self.register_buffer("out_std", torch.ones(channels))
         self.stem = nn.Conv2d(latent_channels, width, 3, padding=1)
-        self.blocks = nn.Sequential(*[ResBlock(width) for _ in range(blocks)])
+        self.blocks = nn.Sequential(*[BottleneckBlock(width, inner) if inner else ResBlock(width) for _ in range(blocks)])
         self.head = nn.Conv2d(width, channels, 1)
 
     def normalised(self, y_hat: torch.Tensor) -> torch.Tensor:
@@ -68,11 +86,12 @@ class Bridge(nn.Module):
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> Bridge:
-        """A bridge shaped after its weights (width, block count and join read from the tensors)."""
+        """A bridge shaped after its weights (width, blocks, their kind and the join read from the tensors)."""
         width, latent_channels = state["stem.weight"].shape[:2]
         blocks = sum(1 for k in state if k.startswith("blocks.") and k.endswith(".conv1.weight"))
+        inner = state["blocks.0.conv1.weight"].shape[0] if "blocks.0.conv3.weight" in state else 0
         join = {c: j for j, c in JOIN_CHANNELS.items()}[state["head.weight"].shape[0]]
-        bridge = cls(latent_channels, width, blocks, join)
+        bridge = cls(latent_channels, width, blocks, join, inner)
         bridge.load_state_dict(state)
         return bridge.eval()
 

@@ -75,3 +75,23 @@ def test_latent_path_within_mac_budget(resnet_available):
     with torch.no_grad():
         gmac = _macs(lambda: net.tail(bridge(y), bridge.join)) / 1e9
     assert gmac <= LATENT_PATH_GMAC_LIMIT
+
+
+@pytest.mark.parametrize("inner", [0, 16])
+def test_bridge_shape_and_block_kind_are_read_back_from_its_weights(inner):
+    torch.manual_seed(0)
+    bridge = Bridge(width=32, blocks=3, join="layer2", inner=inner)
+    for p in bridge.parameters():  # a trained bridge: no zero-initialised conv left
+        torch.nn.init.normal_(p, std=0.05)
+    rebuilt = Bridge.from_state(bridge.state_dict())
+    assert (rebuilt.inner, len(rebuilt.blocks), rebuilt.stem.out_channels, rebuilt.join) == (inner, 3, 32, "layer2")
+    y = torch.randn(2, 128, 3, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(y), bridge(y), rtol=0, atol=0)
+
+
+def test_bottleneck_blocks_start_as_the_identity():
+    bridge = Bridge(width=32, blocks=2, join="layer2", inner=8)
+    x = torch.randn(1, 32, 4, 4)
+    with torch.no_grad():
+        torch.testing.assert_close(bridge.blocks(x), x, rtol=0, atol=0)
