@@ -6,7 +6,7 @@
 The bridge (JPEG AI's approach, see DESIGN.md "Tasks on latents") is a small stride-1
 network at the latent resolution; it was trained to reproduce the features ResNet-50 computes
 from the ORIGINAL pixels at one of its two stride-16 joins (resnet.JOIN_CHANNELS: layer2's
-output as layer3 reads it, or layer3's), by feature and logit distillation without labels
+output as layer3 reads it, or layer3's), by feature distillation without labels
 (train_classify.py). The rest of ResNet-50 runs unchanged from there, so its weights come from
 the set-up step (resnet.py); the bridge's come from the task registry (weights/classify.*).
 """
