@@ -11,7 +11,7 @@ normalised per channel, not counted where the teacher is 0 and the prediction be
 on: KL(teacher ‖ student) of the softmax through ResNet-50's frozen tail. It is off by default:
 trained with it from step 0, the bridge found features that please the tail on the training set
 and match nothing (held-out feature error above the mean's, labelled top-1 ≤ 1.2 %); on the
-feature loss alone it reaches 35–41 % in 1 200 steps (weights/classify.md).
+feature loss alone the same bridge reached 35–41 % in 1 200 steps (weights/classify.md).
 Resumable: ``ckpt.safetensors`` (weights, Adam moments, step, RNG; no pickle) is rewritten
 atomically every ``--every`` seconds and on SIGTERM or Ctrl-C (train/stop.py); rerunning the
 same command continues. New chunks that the set builder has written since are picked up at
