@@ -8,6 +8,8 @@ absence is a failure.
 from __future__ import annotations
 
 import os
+import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,3 +45,17 @@ def base_stream(sample_crop: np.ndarray) -> bytes:
 @pytest.fixture(scope="session")
 def high_stream(sample_crop: np.ndarray) -> bytes:
     return openjai.encode(sample_crop[:64, :64], quality=10, model="high")
+
+
+def sigterm_on_second_call(fn: Callable) -> Callable:
+    """``fn``, sending this process SIGTERM during its second call: a `kill` arriving mid-step in
+    a training loop (train/stop.py must let the step finish and the checkpoint keep it)."""
+    calls = []
+
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return fn(*args, **kwargs)
+
+    return wrapped

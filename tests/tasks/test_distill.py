@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 
 import pytest
@@ -12,6 +11,8 @@ from safetensors.torch import load_file, save_file
 
 from openjai.tasks import distill_set, train_classify
 from openjai.tasks.resnet import JOIN_CHANNELS
+
+from .conftest import sigterm_on_second_call
 
 
 @pytest.fixture
@@ -64,15 +65,7 @@ def test_training_resumes_from_its_checkpoint(resnet_available, tmp_path):
 def test_training_stops_on_sigterm_and_keeps_its_steps(resnet_available, tmp_path, monkeypatch):
     _synthetic_set(tmp_path / "set")
     run = tmp_path / "run"
-    losses, calls = train_classify._losses, []
-
-    def interrupted(*args):
-        calls.append(1)
-        if len(calls) == 2:  # a `kill` arrives during the second step
-            os.kill(os.getpid(), signal.SIGTERM)
-        return losses(*args)
-
-    monkeypatch.setattr(train_classify, "_losses", interrupted)
+    monkeypatch.setattr(train_classify, "_losses", sigterm_on_second_call(train_classify._losses))
     args = [str(run), "--set", str(tmp_path / "set"), "--batch", "2", "--width", "8", "--blocks", "1",
             "--every", "1e9", "--steps", "100"]
     assert train_classify.main(args) == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 
 import numpy as np
@@ -11,6 +10,8 @@ import pytest
 import torch
 
 from openjai.tasks import run_files, train_image
+
+from .conftest import sigterm_on_second_call
 
 
 @pytest.fixture
@@ -46,16 +47,8 @@ def test_training_resumes_where_it_stopped(shards, tmp_path, monkeypatch):
 
 
 def test_sigterm_ends_the_step_and_keeps_it(shards, tmp_path, monkeypatch):
-    run, calls = tmp_path / "run", []
-    mse = train_image.F.mse_loss
-
-    def interrupted(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # a `kill` arrives during the second step
-            os.kill(os.getpid(), signal.SIGTERM)
-        return mse(*args, **kwargs)
-
-    monkeypatch.setattr(train_image.F, "mse_loss", interrupted)
+    run = tmp_path / "run"
+    monkeypatch.setattr(train_image.F, "mse_loss", sigterm_on_second_call(train_image.F.mse_loss))
     _train(run, shards, 40)  # no periodic save before step 50: only the stop's save keeps the steps
     assert _step(run) == 2
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is given back
